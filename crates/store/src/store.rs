@@ -1,0 +1,313 @@
+//! [`EventStore`]: a connection pool and an upcaster, with every read and
+//! the convenience appends.
+//!
+//! # The gap-free global read
+//!
+//! [`EventStore::read_all`] returns events after a [`Cursor`] in
+//! `(transaction_id, position)` order, but only those written by
+//! transactions below the horizon `pg_snapshot_xmin(pg_current_snapshot())`,
+//! evaluated in the same statement as the read.
+//!
+//! Why this can never skip an event: the snapshot's xmin is the oldest
+//! transaction id still running when the statement started. Every
+//! transaction with a lower id has ended, committed or rolled back, and the
+//! statement's own snapshot sees all of those commits. Transactions that
+//! have not ended, and all future ones, have ids at or above xmin. So no row
+//! can ever appear below the horizon after a read: everything a reader can
+//! see below it is final, and the cursor, which is always below it, never
+//! passes an event that is not yet visible. Rolled-back rows are never seen.
+//!
+//! Ordering by `position` alone would skip: positions are taken at insert
+//! time, so a transaction holding position 10 can commit after one holding
+//! 11, and a reader already past 11 would never return to 10.
+//!
+//! The cost: an event becomes readable only once every older transaction
+//! that has an xid has ended, in any database of the cluster. A long
+//! write transaction anywhere delays the feed (it never loses events).
+//! Readers must not read from inside their own write transaction: its own
+//! xid holds the horizon, so they would see nothing of it.
+
+use std::slice;
+use std::sync::Arc;
+
+use serde_json::json;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::append::{append_in_tx, outcome};
+use crate::cursor::{Cursor, parse_xid8};
+use crate::error::{Result, StoreError};
+use crate::event::{AppendOutcome, EventRow, ExpectedVersion, Metadata, NewEvent, RecordedEvent, decode_rows};
+use crate::idempotency::{IdempotencyRecord, IdempotentAppend, idempotency_lookup_or_lock, idempotency_record};
+use crate::tail::{Tail, TailOptions};
+use crate::upcast::{NoUpcast, Upcaster};
+
+/// How often [`EventStore::append_idempotent`] runs again after
+/// [`StoreError::IdempotencyRace`] (which READ COMMITTED never produces).
+const IDEMPOTENT_ATTEMPTS: usize = 3;
+
+/// Optional filters on the global read, for feeds that only want some
+/// events. Each `None` means "no filter".
+///
+/// Filters apply to stored columns, before upcasting: an event type that was
+/// renamed by an upcaster must be listed under its stored names too.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadFilter {
+    /// Only events of these (stored) types.
+    pub event_types: Option<Vec<String>>,
+    /// Only events of this stream.
+    pub stream_id: Option<Uuid>,
+    /// Only events of streams of this type.
+    pub stream_type: Option<String>,
+}
+
+/// The event store: appends, reads and tails over one PostgreSQL pool.
+///
+/// Cheap to clone (a pool handle and an `Arc`).
+#[derive(Debug, Clone)]
+pub struct EventStore {
+    pool: PgPool,
+    /// Applied to every event read, so readers only see today's shapes.
+    upcaster: Arc<dyn Upcaster>,
+}
+
+impl EventStore {
+    /// A store whose events need no upcasting.
+    pub fn new(pool: PgPool) -> Self {
+        Self::with_upcaster(pool, Arc::new(NoUpcast))
+    }
+
+    /// A store that upcasts every event it reads with `upcaster`.
+    pub fn with_upcaster(pool: PgPool, upcaster: Arc<dyn Upcaster>) -> Self {
+        EventStore { pool, upcaster }
+    }
+
+    /// The pool, for callers that run their own transactions around
+    /// [`crate::append_in_tx`].
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The upcaster applied on reads.
+    pub fn upcaster(&self) -> &Arc<dyn Upcaster> {
+        &self.upcaster
+    }
+
+    /// Appends to one stream in a transaction of its own; see
+    /// [`crate::append_in_tx`] for the semantics and errors.
+    pub async fn append(
+        &self,
+        stream_id: Uuid,
+        stream_type: &str,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        metadata: &Metadata,
+    ) -> Result<AppendOutcome> {
+        let mut tx = self.pool.begin().await?;
+        let outcome = append_in_tx(&mut tx, stream_id, stream_type, expected, events, metadata).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Appends to one stream at most once per idempotency `key`.
+    ///
+    /// The first call appends and records the outcome; every later call with
+    /// the same key and `request_hash` (also one racing the first) appends
+    /// nothing and returns an equal outcome, re-read from the store. The same
+    /// key with another `request_hash` (or another stream) is
+    /// [`StoreError::IdempotencyKeyReused`]. `request_hash` is the caller's
+    /// digest of the request (e.g. of the command as received), not of the
+    /// events, whose ids differ between attempts.
+    ///
+    /// The metadata's `idempotency_key` is set to `key` when empty.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the arguments of append plus the key pair; a builder would only rename them"
+    )]
+    pub async fn append_idempotent(
+        &self,
+        key: &str,
+        request_hash: &str,
+        stream_id: Uuid,
+        stream_type: &str,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        metadata: &Metadata,
+    ) -> Result<IdempotentAppend> {
+        let mut metadata = metadata.clone();
+        metadata.idempotency_key.get_or_insert_with(|| key.to_owned());
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut tx = self.pool.begin().await?;
+            if let Some(record) = idempotency_lookup_or_lock(&mut tx, key, request_hash).await? {
+                // Nothing was written; ending the transaction releases the lock.
+                tx.rollback().await?;
+                if record.stream_id != Some(stream_id) {
+                    return Err(StoreError::IdempotencyKeyReused { key: key.to_owned() });
+                }
+                return Ok(IdempotentAppend::Replayed(self.replay(&record).await?));
+            }
+            let outcome = append_in_tx(&mut tx, stream_id, stream_type, expected, events, &metadata).await?;
+            let result = json!({
+                "stream_id": outcome.stream_id,
+                "first_position": outcome.first_position,
+                "last_position": outcome.last_position,
+                // A string: JSON numbers are not safe for u64 in every client.
+                "transaction_id": outcome.transaction_id.to_string(),
+                "next_expected_version": outcome.next_expected_version,
+                "commit_cursor": outcome.commit_cursor().to_string(),
+            });
+            match idempotency_record(&mut tx, key, request_hash, &result, slice::from_ref(&outcome)).await {
+                Ok(()) => {}
+                Err(StoreError::IdempotencyRace { .. }) if attempt < IDEMPOTENT_ATTEMPTS => {
+                    tx.rollback().await?;
+                    continue;
+                }
+                Err(error) => return Err(error),
+            }
+            tx.commit().await?;
+            return Ok(IdempotentAppend::Appended(outcome));
+        }
+    }
+
+    /// Rebuilds the outcome of the append recorded for an idempotency key
+    /// from the events themselves (immutable, so equal to the first answer).
+    async fn replay(&self, record: &IdempotencyRecord) -> Result<AppendOutcome> {
+        let missing = || StoreError::Decode {
+            position: record.last_position.unwrap_or_default(),
+            reason: format!("idempotency key {:?} records no single-stream append", record.key),
+        };
+        let (Some(stream_id), Some(first), Some(last), Some(transaction_id)) =
+            (record.stream_id, record.first_position, record.last_position, record.transaction_id)
+        else {
+            return Err(missing());
+        };
+        // Decoded without upcasting, like the outcome of the first append.
+        let rows: Vec<EventRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events \
+              WHERE stream_id = $1 AND position BETWEEN $2 AND $3 \
+                AND transaction_id = $4::text::xid8 \
+              ORDER BY stream_version"
+        ))
+        .bind(stream_id)
+        .bind(first)
+        .bind(last)
+        .bind(transaction_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        outcome(stream_id, decode_rows(rows, &NoUpcast)?).map_err(|_| missing())
+    }
+
+    /// Every event of a stream, in version order.
+    pub async fn read_stream(&self, stream_id: Uuid) -> Result<Vec<RecordedEvent>> {
+        self.read_stream_from(stream_id, 0).await
+    }
+
+    /// The events of a stream after `after_version`, in version order (e.g.
+    /// to bring a cached aggregate up to date).
+    pub async fn read_stream_from(&self, stream_id: Uuid, after_version: i32) -> Result<Vec<RecordedEvent>> {
+        let mut conn = self.pool.acquire().await?;
+        self.read_stream_in(&mut conn, stream_id, after_version).await
+    }
+
+    /// [`EventStore::read_stream_from`] on a given connection, e.g. inside
+    /// the command's transaction.
+    #[tracing::instrument(level = "debug", skip(self, conn), err(level = "debug"))]
+    pub async fn read_stream_in(
+        &self,
+        conn: &mut PgConnection,
+        stream_id: Uuid,
+        after_version: i32,
+    ) -> Result<Vec<RecordedEvent>> {
+        let rows: Vec<EventRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE stream_id = $1 AND stream_version > $2 ORDER BY stream_version"
+        ))
+        .bind(stream_id)
+        .bind(after_version)
+        .fetch_all(conn)
+        .await?;
+        decode_rows(rows, self.upcaster.as_ref())
+    }
+
+    /// The stream's last version, `None` when it has no events.
+    pub async fn stream_version(&self, stream_id: Uuid) -> Result<Option<i32>> {
+        let mut conn = self.pool.acquire().await?;
+        crate::append::current_version(&mut conn, stream_id).await
+    }
+
+    /// Up to `limit` events after `after`, in global order, gap-free (see the
+    /// module docs). An empty result means "nothing more is readable yet".
+    /// Continue from the last event's [`RecordedEvent::cursor`].
+    pub async fn read_all(&self, after: Cursor, limit: i64) -> Result<Vec<RecordedEvent>> {
+        self.read_all_filtered(after, limit, &ReadFilter::default()).await
+    }
+
+    /// [`EventStore::read_all`] restricted by `filter`.
+    #[tracing::instrument(level = "trace", skip(self), err(level = "debug"))]
+    pub async fn read_all_filtered(
+        &self,
+        after: Cursor,
+        limit: i64,
+        filter: &ReadFilter,
+    ) -> Result<Vec<RecordedEvent>> {
+        // The horizon and the rows come from the same statement, hence the
+        // same snapshot: that is what makes the read gap-free.
+        let rows: Vec<EventRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events \
+              WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+                AND (transaction_id, position) > ($1::text::xid8, $2) \
+                AND ($4::text[] IS NULL OR event_type = ANY($4)) \
+                AND ($5::uuid IS NULL OR stream_id = $5) \
+                AND ($6::text IS NULL OR stream_type = $6) \
+              ORDER BY transaction_id, position \
+              LIMIT $3"
+        ))
+        .bind(after.transaction_id.to_string())
+        .bind(after.position)
+        .bind(limit.max(0))
+        .bind(filter.event_types.as_deref())
+        .bind(filter.stream_id)
+        .bind(filter.stream_type.as_deref())
+        .fetch_all(&self.pool)
+        .await?;
+        decode_rows(rows, self.upcaster.as_ref())
+    }
+
+    /// The cursor of the last readable event ([`Cursor::START`] when none):
+    /// a reader at this cursor has caught up. For lag metrics and readiness.
+    pub async fn head(&self) -> Result<Cursor> {
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "SELECT transaction_id::text, position FROM events \
+             WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+             ORDER BY transaction_id DESC, position DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((transaction_id, position)) = row else {
+            return Ok(Cursor::START);
+        };
+        let transaction_id = parse_xid8(&transaction_id).ok_or_else(|| StoreError::Decode {
+            position,
+            reason: format!("transaction id {transaction_id:?} is not an xid8"),
+        })?;
+        Ok(Cursor::new(transaction_id, position))
+    }
+
+    /// Delivers every event after `from`, catch-up then live, with the
+    /// default [`TailOptions`].
+    pub fn tail(&self, from: Cursor) -> Tail {
+        self.tail_with(from, TailOptions::default())
+    }
+
+    /// [`EventStore::tail`] with explicit options.
+    pub fn tail_with(&self, from: Cursor, options: TailOptions) -> Tail {
+        Tail::new(self.clone(), from, options)
+    }
+}

@@ -1,0 +1,158 @@
+//! Idempotency keys: the same key again returns the first result and
+//! appends nothing, also when both attempts run at once.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use sqlx::{Connection, PgPool};
+use tandem_store::{
+    EventStore, ExpectedVersion, IdempotentAppend, StoreError, append_in_tx, idempotency_lookup_or_lock,
+    idempotency_record,
+};
+use tokio::sync::Barrier;
+use uuid::Uuid;
+
+use crate::common::{connect, events, metadata};
+
+async fn key_rows(pool: &PgPool, key: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM idempotency_keys WHERE key = $1")
+        .bind(key)
+        .fetch_one(pool)
+        .await
+        .expect("count")
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn concurrent_attempts_with_one_key_append_once(pool: PgPool) {
+    const ROUNDS: usize = 50;
+    let store = EventStore::new(pool.clone());
+    for round in 0..ROUNDS {
+        let key = format!("key-{round}-{}", Uuid::now_v7());
+        let stream = Uuid::now_v7();
+        let barrier = Arc::new(Barrier::new(2));
+        // Two retries of one command: same key and request, but each
+        // attempt minted its own event ids.
+        let attempt = || {
+            let (store, key, barrier) = (store.clone(), key.clone(), Arc::clone(&barrier));
+            tokio::spawn(async move {
+                let batch = events(2);
+                barrier.wait().await;
+                store
+                    .append_idempotent(&key, "hash-1", stream, "idem", ExpectedVersion::NoStream, &batch, &metadata())
+                    .await
+            })
+        };
+        let (a, b) = tokio::join!(attempt(), attempt());
+        let a = a.expect("task a").expect("attempt a");
+        let b = b.expect("task b").expect("attempt b");
+        assert_eq!(
+            [a.was_replayed(), b.was_replayed()].iter().filter(|r| **r).count(),
+            1,
+            "round {round}: exactly one attempt appended"
+        );
+        assert_eq!(a.outcome(), b.outcome(), "round {round}: same first result");
+        let stored = store.read_stream(stream).await.expect("read");
+        assert_eq!(stored, a.outcome().events, "round {round}: one set of events");
+        assert_eq!(key_rows(&pool, &key).await, 1);
+    }
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_retry_gets_the_first_result(pool: PgPool) {
+    let store = EventStore::new(pool.clone());
+    let stream = Uuid::now_v7();
+    let first = store
+        .append_idempotent("k", "h", stream, "idem", ExpectedVersion::NoStream, &events(2), &metadata())
+        .await
+        .expect("first");
+    let IdempotentAppend::Appended(first) = first else {
+        panic!("the first attempt appends");
+    };
+    assert_eq!(first.events[0].metadata.idempotency_key.as_deref(), Some("k"));
+    // The retry would conflict (NoStream) if it appended; it must not.
+    let retry = store
+        .append_idempotent("k", "h", stream, "idem", ExpectedVersion::NoStream, &events(2), &metadata())
+        .await
+        .expect("retry");
+    assert!(retry.was_replayed());
+    assert_eq!(retry.into_outcome(), first);
+    assert_eq!(store.read_stream(stream).await.expect("read").len(), 2);
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_key_reused_for_another_request_is_refused(pool: PgPool) {
+    let store = EventStore::new(pool.clone());
+    let (s1, s2) = (Uuid::now_v7(), Uuid::now_v7());
+    store.append_idempotent("k", "h1", s1, "idem", ExpectedVersion::Any, &events(1), &metadata()).await.expect("first");
+    for (hash, stream) in [("h2", s2), ("h2", s1), ("h1", s2)] {
+        let reused =
+            store.append_idempotent("k", hash, stream, "idem", ExpectedVersion::Any, &events(1), &metadata()).await;
+        assert!(matches!(&reused, Err(StoreError::IdempotencyKeyReused { key }) if key == "k"), "{reused:?}");
+    }
+    assert!(store.read_stream(s2).await.expect("read").is_empty());
+    assert_eq!(store.read_stream(s1).await.expect("read").len(), 1);
+}
+
+/// The building blocks, as a command service uses them: its own result
+/// JSON, recorded in the same transaction as the events.
+#[sqlx::test(migrations = "../../migrations")]
+async fn lookup_and_record_in_the_callers_transaction(pool: PgPool) {
+    let stream = Uuid::now_v7();
+    let mut tx = pool.begin().await.expect("begin");
+    assert_eq!(idempotency_lookup_or_lock(&mut tx, "cmd-1", "h").await.expect("lookup"), None);
+    let outcome = append_in_tx(&mut tx, stream, "idem", ExpectedVersion::NoStream, &events(1), &metadata())
+        .await
+        .expect("append");
+    let result = json!({ "pair": { "id": stream }, "cursor": outcome.commit_cursor().to_string() });
+    idempotency_record(&mut tx, "cmd-1", "h", &result, std::slice::from_ref(&outcome)).await.expect("record");
+    tx.commit().await.expect("commit");
+
+    let mut tx = pool.begin().await.expect("begin");
+    let record = idempotency_lookup_or_lock(&mut tx, "cmd-1", "h").await.expect("lookup").expect("recorded");
+    tx.rollback().await.expect("rollback");
+    assert_eq!(record.result, result);
+    assert_eq!(record.stream_id, Some(stream));
+    assert_eq!(record.commit_cursor(), Some(outcome.commit_cursor()));
+    assert_eq!(record.first_position, Some(outcome.first_position));
+
+    // A command that appended nothing can be recorded too.
+    let mut tx = pool.begin().await.expect("begin");
+    assert!(idempotency_lookup_or_lock(&mut tx, "cmd-2", "h").await.expect("lookup").is_none());
+    idempotency_record(&mut tx, "cmd-2", "h", &json!({"ok": true}), &[]).await.expect("record");
+    tx.commit().await.expect("commit");
+    let mut tx = pool.begin().await.expect("begin");
+    let record = idempotency_lookup_or_lock(&mut tx, "cmd-2", "h").await.expect("lookup").expect("recorded");
+    assert_eq!(record.commit_cursor(), None);
+
+    // Outside a transaction the lock would be released at once.
+    let mut bare = connect(&pool).await;
+    assert!(matches!(
+        idempotency_lookup_or_lock(&mut bare, "cmd-3", "h").await,
+        Err(StoreError::NotInTransaction { .. })
+    ));
+}
+
+/// At REPEATABLE READ the lookup's snapshot can predate the first attempt's
+/// commit; the primary key then refuses the second record with a typed error.
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_stale_snapshot_race_is_a_typed_error(pool: PgPool) {
+    let mut late = connect(&pool).await;
+    let mut late_tx = late.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ").await.expect("begin");
+    // Take the snapshot now, before the other attempt commits.
+    sqlx::query("SELECT 1").execute(&mut *late_tx).await.expect("snapshot");
+
+    let store = EventStore::new(pool.clone());
+    store
+        .append_idempotent("k", "h", Uuid::now_v7(), "idem", ExpectedVersion::Any, &events(1), &metadata())
+        .await
+        .expect("first attempt");
+
+    assert!(
+        idempotency_lookup_or_lock(&mut late_tx, "k", "h").await.expect("lookup").is_none(),
+        "the stale snapshot cannot see the record"
+    );
+    let raced = idempotency_record(&mut late_tx, "k", "h", &json!({}), &[]).await;
+    assert!(matches!(raced, Err(StoreError::IdempotencyRace { .. })), "{raced:?}");
+    late_tx.rollback().await.expect("rollback");
+    assert_eq!(key_rows(&pool, "k").await, 1);
+}
