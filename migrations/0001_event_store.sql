@@ -20,7 +20,9 @@ CREATE TABLE events (
     -- transaction. Readers only take rows whose transaction is below the
     -- snapshot's xmin, i.e. certainly finished, and order by
     -- (transaction_id, position): that order never gets a new row inserted
-    -- behind a reader's cursor.
+    -- behind a reader's cursor. Writers never set it: a row carrying an
+    -- older id than its real writer's could land behind readers' cursors.
+    -- (Only copying a whole log, e.g. a restore, sets it, keeping the ids.)
     transaction_id  xid8 NOT NULL DEFAULT pg_current_xact_id(),
 
     -- The aggregate instance the event belongs to, and its kind. stream_type

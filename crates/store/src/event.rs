@@ -165,7 +165,7 @@ impl AppendOutcome {
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct EventRow {
     pub position: i64,
-    pub transaction_id: String,
+    pub transaction_id_text: String,
     pub stream_id: Uuid,
     pub stream_type: String,
     pub stream_version: i32,
@@ -181,9 +181,9 @@ impl EventRow {
     /// Decodes the row and brings its data to today's shape.
     pub(crate) fn into_recorded(self, upcaster: &dyn Upcaster) -> Result<RecordedEvent> {
         let position = self.position;
-        let transaction_id = parse_xid8(&self.transaction_id).ok_or_else(|| StoreError::Decode {
+        let transaction_id = parse_xid8(&self.transaction_id_text).ok_or_else(|| StoreError::Decode {
             position,
-            reason: format!("transaction id {:?} is not an xid8", self.transaction_id),
+            reason: format!("transaction id {:?} is not an xid8", self.transaction_id_text),
         })?;
         let metadata: Metadata = serde_json::from_value(self.metadata)
             .map_err(|error| StoreError::Decode { position, reason: format!("metadata: {error}") })?;

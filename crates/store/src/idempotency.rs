@@ -103,7 +103,7 @@ struct KeyRow {
     stream_id: Option<Uuid>,
     first_position: Option<i64>,
     last_position: Option<i64>,
-    transaction_id: Option<String>,
+    transaction_id_text: Option<String>,
     created_at: DateTime<Utc>,
 }
 
@@ -135,7 +135,7 @@ pub async fn idempotency_lookup_or_lock(
     // taken after the lock was granted and sees the previous holder's commit.
     let row: Option<KeyRow> = sqlx::query_as(
         "SELECT key, request_hash, result, stream_id, first_position, last_position, \
-                transaction_id::text AS transaction_id, created_at \
+                transaction_id::text AS transaction_id_text, created_at \
          FROM idempotency_keys WHERE key = $1",
     )
     .bind(key)
@@ -147,7 +147,7 @@ pub async fn idempotency_lookup_or_lock(
     if row.request_hash != request_hash {
         return Err(StoreError::IdempotencyKeyReused { key: key.to_owned() });
     }
-    let transaction_id = match row.transaction_id.as_deref() {
+    let transaction_id = match row.transaction_id_text.as_deref() {
         None => None,
         Some(text) => Some(parse_xid8(text).ok_or_else(|| StoreError::Decode {
             position: row.last_position.unwrap_or_default(),

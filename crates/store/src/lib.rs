@@ -27,10 +27,12 @@
 /// The columns every read selects, in the order `event::EventRow` expects.
 /// A macro rather than a const so that `concat!` can build `&'static str`
 /// queries from it. `xid8` has no sqlx decoder, so the transaction id
-/// travels as text and is parsed into a `u64`.
+/// travels as text and is parsed into a `u64`. The alias must differ from
+/// the column name: `ORDER BY transaction_id` would otherwise sort by the
+/// text (where "10" < "9"); queries also qualify `events.transaction_id`.
 macro_rules! event_columns {
     () => {
-        "position, transaction_id::text AS transaction_id, stream_id, stream_type, \
+        "position, transaction_id::text AS transaction_id_text, stream_id, stream_type, \
          stream_version, event_id, event_type, schema_version, data, metadata, recorded_at"
     };
 }

@@ -266,7 +266,7 @@ impl EventStore {
                 AND ($4::text[] IS NULL OR event_type = ANY($4)) \
                 AND ($5::uuid IS NULL OR stream_id = $5) \
                 AND ($6::text IS NULL OR stream_type = $6) \
-              ORDER BY transaction_id, position \
+              ORDER BY events.transaction_id, events.position \
               LIMIT $3"
         ))
         .bind(after.transaction_id.to_string())
@@ -284,9 +284,9 @@ impl EventStore {
     /// a reader at this cursor has caught up. For lag metrics and readiness.
     pub async fn head(&self) -> Result<Cursor> {
         let row: Option<(String, i64)> = sqlx::query_as(
-            "SELECT transaction_id::text, position FROM events \
+            "SELECT transaction_id::text AS transaction_id_text, position FROM events \
              WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
-             ORDER BY transaction_id DESC, position DESC LIMIT 1",
+             ORDER BY events.transaction_id DESC, events.position DESC LIMIT 1",
         )
         .fetch_optional(&self.pool)
         .await?;

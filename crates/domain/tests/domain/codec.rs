@@ -49,11 +49,7 @@ fn one_of_each() -> Vec<DomainEvent> {
         PersonEvent::PersonErased(PersonErased { person_id: ada }),
     ];
     let program = [
-        launched(tandem_domain::program::LaunchProgram {
-            format: circles(3, 5),
-            ends_on: Some(day(365)),
-            ..launch(g)
-        }),
+        launched(tandem_domain::program::LaunchProgram { format: circles(3, 5), ends_on: Some(day(365)), ..launch(g) }),
         ProgramEvent::ProgramUpdated(ProgramUpdated {
             program_id: g,
             changes: ProgramChanges {
@@ -316,7 +312,10 @@ fn a_v1_payload_without_its_name_is_malformed() {
     let mut data = v1_registered();
     data.as_object_mut().unwrap().remove("fullName");
     let err = DomainEvent::decode("PersonRegistered", 1, data).unwrap_err();
-    assert!(matches!(err, CodecError::Malformed { ref event_type, version: 1, .. } if event_type == "PersonRegistered"), "{err}");
+    assert!(
+        matches!(err, CodecError::Malformed { ref event_type, version: 1, .. } if event_type == "PersonRegistered"),
+        "{err}"
+    );
     let err = DomainEvent::decode("PersonRegistered", 1, json!([1, 2])).unwrap_err();
     assert!(matches!(err, CodecError::Malformed { version: 1, .. }), "{err}");
 }
@@ -344,7 +343,9 @@ fn a_version_from_the_future_is_refused() {
 fn assert_malformed(event_type: &str, data: Value) {
     let (_, version) = event_type_info(event_type).unwrap();
     match DomainEvent::decode(event_type, version, data) {
-        Err(CodecError::Malformed { event_type: t, version: v, .. }) => assert_eq!((t.as_str(), v), (event_type, version)),
+        Err(CodecError::Malformed { event_type: t, version: v, .. }) => {
+            assert_eq!((t.as_str(), v), (event_type, version))
+        }
         other => panic!("expected a malformed {event_type}, got {other:?}"),
     }
 }
@@ -387,6 +388,7 @@ fn a_stored_group_format_is_validated_like_a_new_one() {
     for format in bad_formats {
         assert_malformed("ProgramLaunched", sample_with("ProgramLaunched", |m| m["format"] = format));
     }
-    let pairs = sample_with("ProgramLaunched", |m| m["format"] = json!({ "kind": "PAIRS", "minSize": 2, "maxSize": 2 }));
+    let pairs =
+        sample_with("ProgramLaunched", |m| m["format"] = json!({ "kind": "PAIRS", "minSize": 2, "maxSize": 2 }));
     assert!(DomainEvent::decode("ProgramLaunched", 1, pairs).is_ok());
 }

@@ -16,8 +16,8 @@ use tandem_domain::values::{
 use tandem_domain::{DomainError, ErrorKind, PairId, PersonId, ProgramId};
 
 use crate::support::{
-    at, circles, day, facts, feedback_id, fold, form, formed, given, goal_id, lt, minutes, pair_ctx, pair_id,
-    percent, person_id, program_id, program_with, rating, session_id, st,
+    at, circles, day, facts, feedback_id, fold, form, formed, given, goal_id, lt, minutes, pair_ctx, pair_id, percent,
+    person_id, program_id, program_with, rating, session_id, st,
 };
 
 // -------------------------------------------------------------- fixture ---
@@ -300,7 +300,12 @@ fn resume() -> PairCommand {
 }
 
 fn dissolve(on: i64) -> PairCommand {
-    PairCommand::Dissolve { pair_id: x(), reason: DissolveReason::Completed, note: LongText::default(), dissolved_on: day(on) }
+    PairCommand::Dissolve {
+        pair_id: x(),
+        reason: DissolveReason::Completed,
+        note: LongText::default(),
+        dissolved_on: day(on),
+    }
 }
 
 /// One command of every kind but formation, each valid in pair `x` of a and b
@@ -330,7 +335,9 @@ fn form_a_pair() {
         match_score: Some(MatchScore::parse("matchScore", 0.8).unwrap()),
         ..form_ab()
     };
-    let state = given::<PairEvent>([]).when(PairCommand::Form(c.clone()), &ctx_p()).then_events([formed(&c, GroupFormat::PAIRS)]);
+    let state = given::<PairEvent>([])
+        .when(PairCommand::Form(c.clone()), &ctx_p())
+        .then_events([formed(&c, GroupFormat::PAIRS)]);
     assert_eq!(state.status, Some(PairStatus::Active));
     assert_eq!(state.members, vec![a(), b()]);
     assert_eq!((state.program_id, state.formed_on), (Some(p()), Some(day(10))));
@@ -482,7 +489,9 @@ fn form_accepts_a_level_gap_exactly_at_the_limit() {
     // a(3) and f(1), a(3) and c(5): gap 2 == 2.
     for other in [f(), c()] {
         let cmd = form(x(), p(), &[a(), other], day(10));
-        given::<PairEvent>([]).when(PairCommand::Form(cmd.clone()), &ctx_p()).then_events([formed(&cmd, GroupFormat::PAIRS)]);
+        given::<PairEvent>([])
+            .when(PairCommand::Form(cmd.clone()), &ctx_p())
+            .then_events([formed(&cmd, GroupFormat::PAIRS)]);
     }
     // A program with gap 0 wants equal levels.
     let ctx = pair_ctx(program_with(p(), GroupFormat::PAIRS, 0, &everybody()), people());
@@ -511,8 +520,12 @@ fn schedule_refusals() {
     assert_eq!(err.code(), "PAIR_PAUSED");
     let err = given::<PairEvent>([]).when(schedule(1, a()), &ctx_p()).then_error(DomainError::PairNotFound(x()));
     assert_eq!((err.code(), err.kind()), ("PAIR_NOT_FOUND", ErrorKind::NotFound));
-    given([formed_ab()]).when(schedule(1, a()), &ctx_p_with(a(), |f| f.left = true)).then_error(DomainError::PersonHasLeft(a()));
-    given([formed_ab()]).when(schedule(1, a()), &ctx_p_with(a(), |f| f.erased = true)).then_error(DomainError::PersonErased(a()));
+    given([formed_ab()])
+        .when(schedule(1, a()), &ctx_p_with(a(), |f| f.left = true))
+        .then_error(DomainError::PersonHasLeft(a()));
+    given([formed_ab()])
+        .when(schedule(1, a()), &ctx_p_with(a(), |f| f.erased = true))
+        .then_error(DomainError::PersonErased(a()));
 }
 
 #[test]
@@ -549,7 +562,9 @@ fn hold_refusals() {
     given([formed_ab(), scheduled(1, a()), cancelled(1, a())])
         .when(hold(1, a()), &ctx_p())
         .then_error(DomainError::SessionCancelled(session_id(1)));
-    given([formed_ab(), scheduled(1, a()), paused()]).when(hold(1, a()), &ctx_p()).then_error(DomainError::PairPaused(x()));
+    given([formed_ab(), scheduled(1, a()), paused()])
+        .when(hold(1, a()), &ctx_p())
+        .then_error(DomainError::PairPaused(x()));
     given([formed_ab()]).when(hold(1, c()), &ctx_p()).then_error(DomainError::NotAMember(c()));
     let self_coaching = HoldSession { coaching: vec![Coaching { coach: a(), coachee: a() }], ..hold_session(1, a()) };
     given([formed_ab()])
@@ -563,8 +578,7 @@ fn hold_refusals() {
 
 #[test]
 fn cancel_a_session() {
-    let state =
-        given([formed_ab(), scheduled(1, a())]).when(cancel(1, b()), &ctx_p()).then_events([cancelled(1, b())]);
+    let state = given([formed_ab(), scheduled(1, a())]).when(cancel(1, b()), &ctx_p()).then_events([cancelled(1, b())]);
     assert_eq!(state.sessions.get(&session_id(1)), Some(&SessionStatus::Cancelled));
 }
 
@@ -588,8 +602,7 @@ fn cancel_refusals() {
 #[test]
 fn give_feedback_on_a_held_session_or_none() {
     let fb = feedback(a(), b(), Some(1));
-    let state =
-        given([formed_ab(), held(1, a())]).when(give(fb.clone()), &ctx_p()).then_events([given_event(fb)]);
+    let state = given([formed_ab(), held(1, a())]).when(give(fb.clone()), &ctx_p()).then_events([given_event(fb)]);
     assert!(state.feedback.contains(&feedback_id(1)));
     let text_only = GiveFeedback {
         ratings: Ratings::default(),
@@ -603,9 +616,7 @@ fn give_feedback_on_a_held_session_or_none() {
 
 #[test]
 fn feedback_refusals() {
-    let err = given([formed_ab()])
-        .when(give(feedback(a(), a(), None)), &ctx_p())
-        .then_error(DomainError::SelfFeedback);
+    let err = given([formed_ab()]).when(give(feedback(a(), a(), None)), &ctx_p()).then_error(DomainError::SelfFeedback);
     assert_eq!(err.code(), "SELF_FEEDBACK");
     given([formed_ab()]).when(give(feedback(a(), c(), None)), &ctx_p()).then_error(DomainError::NotAMember(c()));
     given([formed_ab()]).when(give(feedback(c(), a(), None)), &ctx_p()).then_error(DomainError::NotAMember(c()));
@@ -727,9 +738,8 @@ fn complete_a_goal_once() {
 #[test]
 fn only_the_owner_completes_or_abandons() {
     let history = [formed_ab(), goal_set(goal(1, a(), Some(b())))];
-    let err = given(history.clone())
-        .when(complete(1, b()), &ctx_p())
-        .then_error(DomainError::NotGoalOwner { owner: a() });
+    let err =
+        given(history.clone()).when(complete(1, b()), &ctx_p()).then_error(DomainError::NotGoalOwner { owner: a() });
     assert_eq!(err.code(), "NOT_GOAL_OWNER");
     given(history.clone()).when(abandon(1, b()), &ctx_p()).then_error(DomainError::NotGoalOwner { owner: a() });
     given(history.clone()).when(complete(1, c()), &ctx_p()).then_error(DomainError::NotAMember(c()));
@@ -799,7 +809,9 @@ fn a_dissolved_pair_refuses_everything() {
         let err = given(history.clone()).when(cmd, &ctx_p()).then_error(DomainError::PairDissolved(x()));
         assert_eq!(err.code(), "PAIR_DISSOLVED");
     }
-    given(history).when(PairCommand::Form(form_ab()), &ctx_p()).then_error(DomainError::AlreadyExists { entity: "pair" });
+    given(history)
+        .when(PairCommand::Form(form_ab()), &ctx_p())
+        .then_error(DomainError::AlreadyExists { entity: "pair" });
 }
 
 #[test]
@@ -846,7 +858,9 @@ fn clean_up_dissolution() {
         }))
     );
     let ev = dissolve_for_cleanup(&fold([formed_ab()]), DissolveReason::MemberLeft, lt(""), day(40));
-    assert!(matches!(ev, Some(PairEvent::PairDissolved(PairDissolved { dissolved_on, .. })) if dissolved_on == day(40)));
+    assert!(
+        matches!(ev, Some(PairEvent::PairDissolved(PairDissolved { dissolved_on, .. })) if dissolved_on == day(40))
+    );
     assert_eq!(dissolve_for_cleanup(&fold([formed_ab(), dissolved()]), DissolveReason::Other, lt(""), day(40)), None);
     assert_eq!(dissolve_for_cleanup(&fold::<PairEvent>([]), DissolveReason::Other, lt(""), day(40)), None);
 }

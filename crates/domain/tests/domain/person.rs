@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use tandem_domain::person::{
-    ManagerFacts, OrgFacts, Person, PersonChanges, PersonCommand, PersonContext, PersonErased, PersonEvent,
-    PersonLeft, PersonRejoined, RegisterPerson, UpdatePerson, management_chain,
+    ManagerFacts, OrgFacts, Person, PersonChanges, PersonCommand, PersonContext, PersonErased, PersonEvent, PersonLeft,
+    PersonRejoined, RegisterPerson, UpdatePerson, management_chain,
 };
 use tandem_domain::values::LeaveReason;
 use tandem_domain::{DomainError, ErrorKind, PersonId};
@@ -31,6 +31,10 @@ fn erased(p: PersonId) -> PersonEvent {
     PersonEvent::PersonErased(PersonErased { person_id: p })
 }
 
+fn rejoined_event(on: i64) -> PersonEvent {
+    PersonEvent::PersonRejoined(PersonRejoined { person_id: ada(), rejoined_on: day(on) })
+}
+
 fn no_ctx() -> PersonContext {
     PersonContext::default()
 }
@@ -40,7 +44,8 @@ fn no_ctx() -> PersonContext {
 #[test]
 fn register_without_manager() {
     let c = register(ada());
-    let state = given::<PersonEvent>([]).when(PersonCommand::Register(c.clone()), &no_ctx()).then_events([registered(c)]);
+    let state =
+        given::<PersonEvent>([]).when(PersonCommand::Register(c.clone()), &no_ctx()).then_events([registered(c)]);
     assert!(state.is_registered());
     assert_eq!(state.email.as_ref().map(|e| e.as_str()), Some("ada@example.com"));
     assert_eq!(
@@ -53,7 +58,9 @@ fn register_without_manager() {
 fn register_with_a_manager() {
     let boss = person_id(2);
     let c = RegisterPerson { manager: Some(boss), ..register(ada()) };
-    given::<PersonEvent>([]).when(PersonCommand::Register(c.clone()), &with_manager(vec![])).then_events([registered(c)]);
+    given::<PersonEvent>([])
+        .when(PersonCommand::Register(c.clone()), &with_manager(vec![]))
+        .then_events([registered(c)]);
 }
 
 #[test]
@@ -78,7 +85,9 @@ fn register_with_a_taken_external_id_is_refused() {
 #[test]
 fn register_as_ones_own_manager_is_refused() {
     let c = RegisterPerson { manager: Some(ada()), ..register(ada()) };
-    given::<PersonEvent>([]).when(PersonCommand::Register(c), &with_manager(vec![])).then_error(DomainError::SelfManagement);
+    given::<PersonEvent>([])
+        .when(PersonCommand::Register(c), &with_manager(vec![]))
+        .then_error(DomainError::SelfManagement);
 }
 
 #[test]
@@ -89,7 +98,8 @@ fn register_with_an_unknown_manager_is_refused() {
         .when(PersonCommand::Register(c.clone()), &no_ctx())
         .then_error(DomainError::PersonNotFound(boss));
     let ctx = PersonContext { manager: Some(ManagerFacts::default()), ..no_ctx() };
-    let e = given::<PersonEvent>([]).when(PersonCommand::Register(c), &ctx).then_error(DomainError::PersonNotFound(boss));
+    let e =
+        given::<PersonEvent>([]).when(PersonCommand::Register(c), &ctx).then_error(DomainError::PersonNotFound(boss));
     assert_eq!(e.kind(), ErrorKind::NotFound);
     assert_eq!(e.code(), "PERSON_NOT_FOUND");
 }
@@ -150,9 +160,9 @@ fn update_that_changes_nothing_appends_nothing() {
 #[test]
 fn update_keeps_only_what_changes() {
     let changes = PersonChanges { name: Some(st("Ada Lovelace")), level: Some(level(4)), ..PersonChanges::default() };
-    given([person_registered(ada(), 3, None)])
-        .when(update(ada(), 30, changes), &no_ctx())
-        .then_events([person_updated(ada(), day(30), PersonChanges { level: Some(level(4)), ..PersonChanges::default() })]);
+    given([person_registered(ada(), 3, None)]).when(update(ada(), 30, changes), &no_ctx()).then_events([
+        person_updated(ada(), day(30), PersonChanges { level: Some(level(4)), ..PersonChanges::default() }),
+    ]);
 }
 
 #[test]
@@ -182,7 +192,8 @@ fn back_dated_org_change() {
 
 #[test]
 fn future_dated_org_change() {
-    let changes = PersonChanges { level: Some(level(5)), title: Some(st("Staff Engineer")), ..PersonChanges::default() };
+    let changes =
+        PersonChanges { level: Some(level(5)), title: Some(st("Staff Engineer")), ..PersonChanges::default() };
     let state = given([person_registered(ada(), 3, None)])
         .when(update(ada(), 400, changes.clone()), &no_ctx())
         .then_events([person_updated(ada(), day(400), changes)]);
@@ -223,7 +234,9 @@ fn update_refusals_about_the_manager() {
     let history = [person_registered(ada(), 3, None)];
     let to = |m| PersonChanges { manager: Some(Some(m)), ..PersonChanges::default() };
     let boss = person_id(2);
-    given(history.clone()).when(update(ada(), 1, to(ada())), &with_manager(vec![])).then_error(DomainError::SelfManagement);
+    given(history.clone())
+        .when(update(ada(), 1, to(ada())), &with_manager(vec![]))
+        .then_error(DomainError::SelfManagement);
     given(history.clone()).when(update(ada(), 1, to(boss)), &no_ctx()).then_error(DomainError::PersonNotFound(boss));
     let gone = PersonContext { manager: Some(ManagerFacts { exists: true, left: true, chain: vec![] }), ..no_ctx() };
     given(history.clone()).when(update(ada(), 1, to(boss)), &gone).then_error(DomainError::PersonHasLeft(boss));
@@ -251,7 +264,10 @@ fn update_refused_for_unknown_left_or_erased() {
 #[test]
 fn record_left() {
     let state = given([person_registered(ada(), 3, None)])
-        .when(PersonCommand::RecordLeft { person_id: ada(), left_on: day(30), reason: LeaveReason::Voluntary }, &no_ctx())
+        .when(
+            PersonCommand::RecordLeft { person_id: ada(), left_on: day(30), reason: LeaveReason::Voluntary },
+            &no_ctx(),
+        )
         .then_events([left(ada(), 30)]);
     assert!(state.has_left());
 }
@@ -271,15 +287,19 @@ fn record_left_refusals() {
 
 #[test]
 fn rejoin() {
-    let rejoined = PersonEvent::PersonRejoined(PersonRejoined { person_id: ada(), rejoined_on: day(90) });
     let state = given([person_registered(ada(), 3, None), left(ada(), 30)])
         .when(PersonCommand::Rejoin { person_id: ada(), rejoined_on: day(90) }, &no_ctx())
-        .then_events([rejoined]);
+        .then_events([rejoined_event(90)]);
     assert!(!state.has_left());
     // Back at work, the person can be updated again.
+    let title = PersonChanges { title: Some(st("Lead")), ..PersonChanges::default() };
+    given([person_registered(ada(), 3, None), left(ada(), 30), rejoined_event(90)])
+        .when(update(ada(), 95, title.clone()), &no_ctx())
+        .then_events([person_updated(ada(), day(95), title)]);
+    // Rejoining on the day of leaving is fine.
     given([person_registered(ada(), 3, None), left(ada(), 30)])
         .when(PersonCommand::Rejoin { person_id: ada(), rejoined_on: day(30) }, &no_ctx())
-        .events();
+        .then_events([rejoined_event(30)]);
 }
 
 #[test]

@@ -137,10 +137,12 @@ fn update_refusals() {
     let end_before_start = ProgramChanges { ends_on: Some(Some(day(-1))), ..ProgramChanges::default() };
     given([launched_default()]).when(update(end_before_start), &no_ctx()).then_invalid("endsOn");
     let rename = || ProgramChanges { name: Some(st("Renamed")), ..ProgramChanges::default() };
-    let e = given::<ProgramEvent>([]).when(update(rename()), &no_ctx()).then_error(DomainError::ProgramNotFound(prog()));
-    assert_eq!((e.code(), e.kind()), ("PROGRAM_NOT_FOUND", ErrorKind::NotFound));
     let e =
-        given([launched_default(), closed(10)]).when(update(rename()), &no_ctx()).then_error(DomainError::ProgramClosed(prog()));
+        given::<ProgramEvent>([]).when(update(rename()), &no_ctx()).then_error(DomainError::ProgramNotFound(prog()));
+    assert_eq!((e.code(), e.kind()), ("PROGRAM_NOT_FOUND", ErrorKind::NotFound));
+    let e = given([launched_default(), closed(10)])
+        .when(update(rename()), &no_ctx())
+        .then_error(DomainError::ProgramClosed(prog()));
     assert_eq!((e.code(), e.kind()), ("PROGRAM_CLOSED", ErrorKind::RuleViolation));
 }
 
@@ -149,9 +151,11 @@ fn update_refusals() {
 #[test]
 fn enrol_a_participant() {
     let c = enrol(ada(), 3);
-    let state = given([launched_default()])
-        .when(ProgramCommand::Enrol(c), &present())
-        .then_events([enrolled(prog(), ada(), day(3))]);
+    let state = given([launched_default()]).when(ProgramCommand::Enrol(c), &present()).then_events([enrolled(
+        prog(),
+        ada(),
+        day(3),
+    )]);
     assert!(state.is_enrolled(ada()));
     assert_eq!(state.participants[&ada()].enrolled_on, day(3));
 }
@@ -225,7 +229,8 @@ fn withdraw_a_participant() {
 #[test]
 fn withdraw_refusals() {
     let history = [launched_default(), enrolled(prog(), ada(), day(3))];
-    let e = given([launched_default()]).when(withdraw(ada(), 5), &present()).then_error(DomainError::NotEnrolled(ada()));
+    let e =
+        given([launched_default()]).when(withdraw(ada(), 5), &present()).then_error(DomainError::NotEnrolled(ada()));
     assert_eq!(e.code(), "NOT_ENROLLED");
     given([launched_default(), enrolled(prog(), ada(), day(3)), withdrew(ada(), 4)])
         .when(withdraw(ada(), 5), &present())

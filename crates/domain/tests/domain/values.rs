@@ -1,8 +1,8 @@
 //! Value parsing: every value type refuses what it must, naming the field.
 
 use tandem_domain::values::{
-    CadenceDays, Email, ExternalId, GroupFormat, GroupKind, LONG_TEXT_MAX, Level, LevelGap, LongText,
-    MAX_CIRCLE_SIZE, MatchScore, Minutes, Percent, Rating, Ratings, SHORT_TEXT_MAX, ShortText, Visibility,
+    CadenceDays, Email, ExternalId, GroupFormat, GroupKind, LONG_TEXT_MAX, Level, LevelGap, LongText, MAX_CIRCLE_SIZE,
+    MatchScore, Minutes, Percent, Rating, Ratings, SHORT_TEXT_MAX, ShortText, Visibility,
 };
 use tandem_domain::{DomainError, ErrorKind};
 

@@ -228,3 +228,38 @@ async fn a_rolled_back_older_transaction_is_never_read(pool: PgPool) {
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].event_id, outcome_b.events[0].event_id);
 }
+
+/// The order is numeric in the transaction id (a text comparison would put
+/// "10" before "9"), whatever the positions say.
+#[sqlx::test(migrations = "../../migrations")]
+async fn the_global_order_compares_transaction_ids_as_numbers(pool: PgPool) {
+    let store = EventStore::new(pool.clone());
+    // Rows with explicit old transaction ids, as a copied log would have;
+    // inserted so that positions disagree with transaction order.
+    for transaction_id in ["10", "9", "100", "9"] {
+        sqlx::query(
+            "INSERT INTO events (transaction_id, stream_id, stream_type, stream_version, event_id, \
+                                 event_type, schema_version, data, metadata) \
+             VALUES ($1::text::xid8, $2, 'old', 1, $3, 'Old', 1, '{}', $4)",
+        )
+        .bind(transaction_id)
+        .bind(Uuid::now_v7())
+        .bind(Uuid::now_v7())
+        .bind(serde_json::to_value(metadata()).expect("metadata"))
+        .execute(&pool)
+        .await
+        .expect("insert");
+    }
+    let all = store.read_all(Cursor::START, 10).await.expect("read");
+    let order: Vec<(u64, i64)> = all.iter().map(|e| (e.transaction_id, e.position)).collect();
+    assert_eq!(order, [(9, 2), (9, 4), (10, 1), (100, 3)]);
+    assert_eq!(store.head().await.expect("head"), Cursor::new(100, 3));
+    // Paging one by one gives the same order.
+    let mut cursor = Cursor::START;
+    let mut paged = Vec::new();
+    while let Some(event) = store.read_all(cursor, 1).await.expect("page").pop() {
+        cursor = event.cursor();
+        paged.push((event.transaction_id, event.position));
+    }
+    assert_eq!(paged, order);
+}

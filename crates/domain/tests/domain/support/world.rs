@@ -25,19 +25,34 @@ pub enum Command {
 }
 
 /// Every stream's state and the whole event log, in append order.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct World {
     pub persons: BTreeMap<PersonId, Person>,
     pub programs: BTreeMap<ProgramId, Program>,
     pub pairs: BTreeMap<PairId, Pair>,
     pub log: Vec<DomainEvent>,
+    /// Whether the service dissolves pairs when a member leaves or the
+    /// program closes. Without it, the pair rules alone must keep a closed
+    /// program's pairs and departed members still.
+    pub cleanup: bool,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        Self::new(true)
+    }
 }
 
 impl World {
-    /// Rebuilds a world from a log alone.
-    pub fn replay(log: &[DomainEvent]) -> Self {
-        let mut world = Self::default();
-        for e in log {
+    /// An empty world, with or without the service's clean-up.
+    pub fn new(cleanup: bool) -> Self {
+        Self { persons: BTreeMap::new(), programs: BTreeMap::new(), pairs: BTreeMap::new(), log: Vec::new(), cleanup }
+    }
+
+    /// The same world rebuilt from its log alone.
+    pub fn replayed(&self) -> Self {
+        let mut world = Self::new(self.cleanup);
+        for e in &self.log {
             world.apply(e.clone());
         }
         world
@@ -178,6 +193,9 @@ impl World {
     /// What the service appends after `e`: dissolving the current pairs of
     /// a person who left, or of a program that closed.
     fn cleanup_after(&self, e: &DomainEvent) -> Vec<DomainEvent> {
+        if !self.cleanup {
+            return vec![];
+        }
         let (reason, note, on, affected): (_, _, _, Vec<&Pair>) = match e {
             DomainEvent::Person(PersonEvent::PersonLeft(l)) => (
                 DissolveReason::MemberLeft,

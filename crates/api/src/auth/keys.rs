@@ -1,0 +1,432 @@
+//! Verification keys: which algorithms are accepted, which keys verify them,
+//! and which key verifies a given token.
+//!
+//! Exactly one key source is active:
+//! * the HS256 secret (development), or
+//! * one PEM public key, used for every token whatever its `kid`, or
+//! * a JWKS file, whose keys are selected by `kid` only.
+//!
+//! Every key remembers its type (RSA, EC P-256/P-384, Ed25519) and, for a
+//! JWK, the `alg` it was published for; a key only ever verifies algorithms
+//! it was meant for. That is what defeats algorithm confusion: the HMAC
+//! verifier never holds a public key, and an RSA key is never offered to an
+//! EC or HMAC verifier.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use super::AuthError;
+
+/// The algorithms Tandem accepts, by their RFC 7518 names.
+const SUPPORTED: [Algorithm; 10] = [
+    Algorithm::HS256,
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+/// The RFC 7518 name of `alg` (as written in a token header).
+pub(super) const fn algorithm_name(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::HS256 => "HS256",
+        Algorithm::HS384 => "HS384",
+        Algorithm::HS512 => "HS512",
+        Algorithm::RS256 => "RS256",
+        Algorithm::RS384 => "RS384",
+        Algorithm::RS512 => "RS512",
+        Algorithm::PS256 => "PS256",
+        Algorithm::PS384 => "PS384",
+        Algorithm::PS512 => "PS512",
+        Algorithm::ES256 => "ES256",
+        Algorithm::ES384 => "ES384",
+        Algorithm::EdDSA => "EdDSA",
+        // `Algorithm` is non-exhaustive; a future variant is not in
+        // `SUPPORTED`, so this name never matches a configured algorithm.
+        _ => "unsupported",
+    }
+}
+
+/// Parses one configured algorithm name (exact, case-sensitive).
+pub(super) fn parse_algorithm(name: &str) -> Result<Algorithm, AuthError> {
+    SUPPORTED
+        .into_iter()
+        .find(|alg| algorithm_name(*alg) == name)
+        .ok_or_else(|| AuthError::UnknownAlgorithm {
+            name: name.to_owned(),
+        })
+}
+
+/// What a public key is, which decides the algorithms it can verify.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum KeyType {
+    Rsa,
+    EcP256,
+    EcP384,
+    Ed25519,
+}
+
+impl KeyType {
+    /// Whether a key of this type can verify `alg`. EC keys are tied to
+    /// their curve (ES256 needs P-256, ES384 P-384).
+    fn verifies(self, alg: Algorithm) -> bool {
+        match self {
+            Self::Rsa => alg.family() == AlgorithmFamily::Rsa,
+            Self::EcP256 => alg == Algorithm::ES256,
+            Self::EcP384 => alg == Algorithm::ES384,
+            Self::Ed25519 => alg == Algorithm::EdDSA,
+        }
+    }
+
+    /// A probe algorithm, used to let the crypto backend parse the key.
+    const fn probe_algorithm(self) -> Algorithm {
+        match self {
+            Self::Rsa => Algorithm::RS256,
+            Self::EcP256 => Algorithm::ES256,
+            Self::EcP384 => Algorithm::ES384,
+            Self::Ed25519 => Algorithm::EdDSA,
+        }
+    }
+}
+
+impl fmt::Display for KeyType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Rsa => "RSA",
+            Self::EcP256 => "EC P-256",
+            Self::EcP384 => "EC P-384",
+            Self::Ed25519 => "Ed25519",
+        })
+    }
+}
+
+/// One public key and what it may verify.
+#[derive(Clone)]
+pub(super) struct PublicKey {
+    key_type: KeyType,
+    /// The JWK's `alg`, when the JWKS pins one; then only that algorithm.
+    alg: Option<Algorithm>,
+    /// The JWK's `use` (only `sig` or absent: others are skipped at load).
+    key_use: Option<String>,
+    key: DecodingKey,
+}
+
+impl PublicKey {
+    fn verifies(&self, alg: Algorithm) -> bool {
+        self.key_type.verifies(alg) && self.alg.is_none_or(|pinned| pinned == alg)
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PublicKey")
+            .field("key_type", &self.key_type)
+            .field("alg", &self.alg.map(algorithm_name))
+            .field("use", &self.key_use)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The active key source (see the module doc).
+#[derive(Clone)]
+pub(super) enum KeyStore {
+    Secret(DecodingKey),
+    Pem(PublicKey),
+    Jwks(HashMap<String, PublicKey>),
+}
+
+impl fmt::Debug for KeyStore {
+    /// Never prints key bytes (the secret above all): only the kind and the
+    /// public metadata.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Secret(_) => f.write_str("Secret([REDACTED])"),
+            Self::Pem(key) => f.debug_tuple("Pem").field(key).finish(),
+            Self::Jwks(keys) => {
+                let mut kids: Vec<_> = keys.iter().collect();
+                kids.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                f.debug_map().entries(kids).finish()
+            }
+        }
+    }
+}
+
+impl KeyStore {
+    /// The key that verifies a token signed with `alg` (already known to be
+    /// accepted) naming `kid`.
+    pub(super) fn select(&self, alg: Algorithm, kid: Option<&str>) -> Result<&DecodingKey, AuthError> {
+        match self {
+            Self::Secret(key) if alg == Algorithm::HS256 => Ok(key),
+            Self::Secret(_) => Err(AuthError::KeyAlgorithmMismatch),
+            // One configured key: `kid` carries no information.
+            Self::Pem(key) if key.verifies(alg) => Ok(&key.key),
+            Self::Pem(_) => Err(AuthError::KeyAlgorithmMismatch),
+            Self::Jwks(keys) => {
+                let kid = kid.ok_or(AuthError::MissingKeyId)?;
+                let key = keys.get(kid).ok_or(AuthError::UnknownKeyId)?;
+                if key.verifies(alg) {
+                    Ok(&key.key)
+                } else {
+                    Err(AuthError::KeyAlgorithmMismatch)
+                }
+            }
+        }
+    }
+
+    /// Whether some key can verify `alg` (start-up check).
+    pub(super) fn verifies(&self, alg: Algorithm) -> bool {
+        match self {
+            Self::Secret(_) => alg == Algorithm::HS256,
+            Self::Pem(key) => key.verifies(alg),
+            Self::Jwks(keys) => keys.values().any(|key| key.verifies(alg)),
+        }
+    }
+
+    /// The type of the single PEM key, for error messages.
+    pub(super) const fn pem_key_type(&self) -> Option<KeyType> {
+        match self {
+            Self::Pem(key) => Some(key.key_type),
+            _ => None,
+        }
+    }
+
+    /// The JWKS key ids, sorted (for start-up logging).
+    pub(super) fn key_ids(&self) -> Vec<&str> {
+        let mut kids: Vec<&str> = match self {
+            Self::Jwks(keys) => keys.keys().map(String::as_str).collect(),
+            _ => Vec::new(),
+        };
+        kids.sort_unstable();
+        kids
+    }
+}
+
+/// Loads one public key from a PEM file and works out its type.
+pub(super) fn load_pem(path: &Path) -> Result<PublicKey, AuthError> {
+    let invalid = |reason: &str| AuthError::InvalidKey {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let bytes = std::fs::read(path).map_err(|source| AuthError::KeyFile {
+        path: path.to_owned(),
+        source,
+    })?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| invalid("not a PEM file"))?;
+    // Only public keys: a private key on an API server is a secret that has
+    // no business there (and jsonwebtoken would quietly accept one).
+    let label = text.trim_start();
+    if !(label.starts_with("-----BEGIN PUBLIC KEY-----")
+        || label.starts_with("-----BEGIN RSA PUBLIC KEY-----"))
+    {
+        return Err(invalid(if text.contains("PRIVATE KEY") {
+            "holds a private key; give the public key (openssl pkey -pubout)"
+        } else {
+            "not a PEM public key (expected -----BEGIN PUBLIC KEY-----)"
+        }));
+    }
+    // jsonwebtoken classifies the key by its algorithm OID; exactly one of
+    // these succeeds for a supported key.
+    let (key_type, key) = if let Ok(key) = DecodingKey::from_rsa_pem(&bytes) {
+        (KeyType::Rsa, key)
+    } else if let Ok(key) = DecodingKey::from_ec_pem(&bytes) {
+        // The uncompressed SEC1 point's length gives the curve.
+        let key_type = match key.try_get_as_bytes().map(<[u8]>::len) {
+            Ok(65) => KeyType::EcP256,
+            Ok(97) => KeyType::EcP384,
+            _ => return Err(invalid("EC key on an unsupported curve (use P-256 or P-384)")),
+        };
+        (key_type, key)
+    } else if let Ok(key) = DecodingKey::from_ed_pem(&bytes) {
+        (KeyType::Ed25519, key)
+    } else {
+        return Err(invalid("unsupported or corrupt public key (RSA, EC P-256/P-384 or Ed25519)"));
+    };
+    probe(&key, key_type).map_err(|()| invalid("the public key is corrupt"))?;
+    Ok(PublicKey {
+        key_type,
+        alg: None,
+        key_use: None,
+        key,
+    })
+}
+
+/// Lets the crypto backend parse the key now, so a corrupt key stops the
+/// start-up instead of failing every request. (The RSA backend parses its
+/// key only while verifying, so an RSA key passes here; its ASN.1 was
+/// already checked when the PEM was read.)
+fn probe(key: &DecodingKey, key_type: KeyType) -> Result<(), ()> {
+    match jsonwebtoken::crypto::verify("AA", b"probe", key, key_type.probe_algorithm()) {
+        Ok(_) => Ok(()),
+        Err(err) => match err.kind() {
+            ErrorKind::InvalidEcdsaKey
+            | ErrorKind::InvalidEddsaKey
+            | ErrorKind::InvalidRsaKey(_)
+            | ErrorKind::InvalidKeyFormat => Err(()),
+            // Any other error concerns the dummy signature, not the key.
+            _ => Ok(()),
+        },
+    }
+}
+
+/// A JWKS document (RFC 7517 §5).
+#[derive(Deserialize)]
+struct JwkSet {
+    keys: Vec<JwkEntry>,
+}
+
+/// The JWK members we read (RFC 7517 §4, RFC 7518 §6). Private members are
+/// only detected, never kept.
+#[derive(Deserialize)]
+struct JwkEntry {
+    kty: String,
+    kid: Option<String>,
+    alg: Option<String>,
+    #[serde(rename = "use")]
+    key_use: Option<String>,
+    key_ops: Option<Vec<String>>,
+    crv: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
+    /// The private exponent / scalar of RSA, EC and OKP keys.
+    d: Option<IgnoredAny>,
+    /// A symmetric key.
+    k: Option<IgnoredAny>,
+}
+
+/// Loads a JWKS file into keys by `kid`.
+///
+/// Refused (the server does not start): unreadable or malformed JSON, a key
+/// without `kid`, duplicate `kid`s, private or symmetric key material, a
+/// key type or curve Tandem cannot verify, an `alg` that contradicts the key
+/// type. Skipped: keys whose `use` is not `sig` or whose `key_ops` exclude
+/// `verify` (encryption keys published alongside signing keys).
+pub(super) fn load_jwks(path: &Path) -> Result<HashMap<String, PublicKey>, AuthError> {
+    let invalid = |reason: String| AuthError::InvalidJwks {
+        path: path.to_owned(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|source| AuthError::KeyFile {
+        path: path.to_owned(),
+        source,
+    })?;
+    let set: JwkSet =
+        serde_json::from_slice(&bytes).map_err(|err| invalid(format!("not a JWKS document: {err}")))?;
+
+    let mut keys = HashMap::new();
+    for (index, jwk) in set.keys.into_iter().enumerate() {
+        let name = jwk
+            .kid
+            .clone()
+            .map_or_else(|| format!("key #{index}"), |kid| format!("key `{kid}`"));
+        if jwk.d.is_some() || jwk.k.is_some() || jwk.kty == "oct" {
+            return Err(invalid(format!(
+                "{name} holds private or symmetric key material; a JWKS for verification holds public keys only"
+            )));
+        }
+        let for_signatures = jwk.key_use.as_deref().is_none_or(|u| u == "sig")
+            && jwk
+                .key_ops
+                .as_ref()
+                .is_none_or(|ops| ops.iter().any(|op| op == "verify"));
+        if !for_signatures {
+            tracing::debug!(key = %name, "JWKS key skipped: not a signature key");
+            continue;
+        }
+        let kid = match jwk.kid.as_deref() {
+            Some(kid) if !kid.is_empty() => kid.to_owned(),
+            _ => return Err(invalid(format!("{name} has no `kid`; tokens select keys by kid"))),
+        };
+        let key = jwk_to_key(&jwk).map_err(|reason| invalid(format!("{name}: {reason}")))?;
+        if keys.insert(kid, key).is_some() {
+            return Err(invalid(format!("{name} appears twice")));
+        }
+    }
+    Ok(keys)
+}
+
+/// Builds one verification key from a JWK, checking that its `kty`, `crv`
+/// and `alg` agree.
+fn jwk_to_key(jwk: &JwkEntry) -> Result<PublicKey, String> {
+    let member = |value: &Option<String>, name: &str| {
+        value
+            .as_deref()
+            .ok_or_else(|| format!("missing `{name}`"))
+            .and_then(|v| {
+                URL_SAFE_NO_PAD
+                    .decode(v)
+                    .map_err(|_| format!("`{name}` is not base64url"))
+            })
+    };
+    let sized = |bytes: Vec<u8>, len: usize, name: &str| {
+        if bytes.len() == len {
+            Ok(bytes)
+        } else {
+            Err(format!("`{name}` has the wrong length for the curve"))
+        }
+    };
+    let (key_type, key) = match (jwk.kty.as_str(), jwk.crv.as_deref()) {
+        ("RSA", _) => {
+            let n = member(&jwk.n, "n")?;
+            let e = member(&jwk.e, "e")?;
+            (KeyType::Rsa, DecodingKey::from_rsa_raw_components(&n, &e))
+        }
+        ("EC", Some(crv @ ("P-256" | "P-384"))) => {
+            let (key_type, len) = if crv == "P-256" {
+                (KeyType::EcP256, 32)
+            } else {
+                (KeyType::EcP384, 48)
+            };
+            let x = sized(member(&jwk.x, "x")?, len, "x")?;
+            let y = sized(member(&jwk.y, "y")?, len, "y")?;
+            // SEC1 uncompressed point: 0x04 || x || y.
+            let mut point = Vec::with_capacity(1 + 2 * len);
+            point.push(0x04);
+            point.extend_from_slice(&x);
+            point.extend_from_slice(&y);
+            (key_type, DecodingKey::from_ec_der(&point))
+        }
+        ("OKP", Some("Ed25519")) => {
+            let x = sized(member(&jwk.x, "x")?, 32, "x")?;
+            (KeyType::Ed25519, DecodingKey::from_ed_der(&x))
+        }
+        ("EC" | "OKP", crv) => {
+            return Err(format!(
+                "unsupported curve `{}` (P-256, P-384, Ed25519)",
+                crv.unwrap_or("")
+            ));
+        }
+        (kty, _) => return Err(format!("unsupported key type `{kty}` (RSA, EC, OKP)")),
+    };
+    let alg = match jwk.alg.as_deref() {
+        None => None,
+        Some(name) => {
+            let alg = parse_algorithm(name).map_err(|_| format!("unsupported `alg` `{name}`"))?;
+            if !key_type.verifies(alg) {
+                return Err(format!("`alg` {name} does not fit a {key_type} key"));
+            }
+            Some(alg)
+        }
+    };
+    probe(&key, key_type).map_err(|()| "the public key is corrupt".to_owned())?;
+    Ok(PublicKey {
+        key_type,
+        alg,
+        key_use: jwk.key_use.clone(),
+        key,
+    })
+}

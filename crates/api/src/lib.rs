@@ -1,0 +1,12 @@
+//! The Tandem GraphQL API.
+//!
+//! * `auth` — JWT validation, roles, and the visibility policy.
+//! * `transport` — GraphQL over HTTP (POST/GET, content negotiation) and
+//!   over websockets (`graphql-transport-ws` and legacy `graphql-ws`).
+//! * `schema` — queries, mutations and subscriptions over the read models,
+//!   the command service and the event store.
+
+pub mod auth;
+pub mod error;
+pub mod policy;
+pub mod schema;

@@ -1,0 +1,164 @@
+//! Rebuilds: from zero they reproduce exactly what the live runner built;
+//! swapped in while a runner is live and writes go on, nothing is lost or
+//! doubled; and a version change rebuilds by itself at start-up.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use sqlx::{PgConnection, PgPool};
+use tandem_commands::CommandService;
+use tandem_projections::{
+    Envelope, Phase, Projection, Projections, Role, checkpoints, read_models, rebuild, rebuild_projections,
+};
+
+use crate::support::history::{Scale, generate, hold_session, pairs_world};
+use crate::support::{assert_same_tables, caught_up, fast, snapshot};
+
+fn names() -> Vec<&'static str> {
+    vec!["people", "programs", "pairs", "participation"]
+}
+
+async fn scratch_schemas(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'rebuild\\_%'")
+        .fetch_one(pool)
+        .await
+        .expect("schemas")
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn rebuild_reproduces_the_live_tables_row_for_row(pool: PgPool) {
+    let svc = CommandService::from_pool(pool.clone());
+    let started = Instant::now();
+    let history = generate(&svc, 42, Scale { people: 130, enrol: 0.5, max_sessions: 8, concurrency: 4 }).await;
+    eprintln!(
+        "generated {} events ({} people, {} pairs) through the command service in {:.1?}",
+        history.events,
+        history.people.len(),
+        history.pairs.len(),
+        started.elapsed()
+    );
+    assert!(history.events >= 2000, "a realistic history: {} events", history.events);
+
+    let models = read_models();
+    let runner = Projections::new(pool.clone()).options(fast()).spawn().expect("spawn");
+    caught_up(&pool, &names()).await;
+    let live = snapshot(&pool, "read", &models).await;
+    for table in ["people", "person_org_history", "enrolments", "pairs", "sessions", "session_coaching", "feedback", "goals", "goal_progress", "participation"] {
+        assert!(!live[table].is_empty(), "{table} has rows");
+    }
+    runner.shutdown().await;
+
+    let mut phases = Vec::new();
+    let mut last_done = 0;
+    let reports = rebuild(&pool, None, |p| {
+        assert!(p.events_done >= last_done || p.phase == Phase::Started, "progress only grows");
+        last_done = if p.phase == Phase::Started { 0 } else { p.events_done };
+        phases.push((p.projection.clone(), p.phase));
+    })
+    .await
+    .expect("rebuild");
+    for r in &reports {
+        eprintln!(
+            "rebuilt {:<13} {:>6} events in {:>8.1?} = {:>8.0} events/s",
+            r.projection, r.events, r.elapsed, r.events_per_second
+        );
+        assert_eq!(r.events as usize, history.events);
+    }
+    let total: u64 = reports.iter().map(|r| r.events).sum();
+    let secs: f64 = reports.iter().map(|r| r.elapsed.as_secs_f64()).sum();
+    eprintln!("rebuild rate over all read models: {:.0} events/s", total as f64 / secs);
+    for name in names() {
+        assert!(phases.contains(&(name.to_owned(), Phase::Swapped)), "{name} swapped");
+    }
+
+    let rebuilt = snapshot(&pool, "read", &models).await;
+    assert_same_tables(&live, &rebuilt);
+    assert_eq!(scratch_schemas(&pool).await, 0, "scratch schemas are dropped");
+    for c in checkpoints(&pool).await.expect("checkpoints") {
+        assert!(c.rebuilt_at.is_some(), "{} rebuilt", c.name);
+        assert_eq!(c.events_applied as usize, history.events);
+    }
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn rebuild_swaps_in_while_the_runner_is_live(pool: PgPool) {
+    let svc = CommandService::from_pool(pool.clone());
+    let (_, pairs) = pairs_world(&svc, 3).await;
+    for n in 0..30_u64 {
+        let (pair, a, b) = pairs[usize::try_from(n).expect("small") % pairs.len()];
+        hold_session(&svc, pair, a, b, n).await;
+    }
+    let models = read_models();
+    let runner = Projections::new(pool.clone()).options(fast()).spawn().expect("spawn");
+    caught_up(&pool, &names()).await;
+
+    // Writes go on while every projection is rebuilt and swapped.
+    let writer = {
+        let svc = svc.clone();
+        let pairs = pairs.clone();
+        tokio::spawn(async move {
+            for n in 30..90_u64 {
+                let (pair, a, b) = pairs[usize::try_from(n).expect("small") % pairs.len()];
+                hold_session(&svc, pair, a, b, n).await;
+            }
+        })
+    };
+    let mut swapped = 0;
+    rebuild_projections(&pool, &models, |p| swapped += usize::from(p.phase == Phase::Swapped)).await.expect("rebuild");
+    assert_eq!(swapped, models.len());
+    writer.await.expect("writer");
+    assert!(runner.wait_for_roles(Role::Leader, Duration::from_secs(5)).await);
+    caught_up(&pool, &names()).await;
+    let after_swap = snapshot(&pool, "read", &models).await;
+    runner.shutdown().await;
+
+    // The reference: everything rebuilt once more, with nothing running.
+    rebuild(&pool, None, |_| {}).await.expect("rebuild again");
+    let reference = snapshot(&pool, "read", &models).await;
+    assert_same_tables(&reference, &after_swap);
+    let held: i64 = sqlx::query_scalar("SELECT sum(sessions_held) FROM read.pairs").fetch_one(&pool).await.expect("sum");
+    assert_eq!(held, 90);
+}
+
+/// A projection under another version number.
+#[derive(Debug)]
+struct Bumped(Arc<dyn Projection>, i32);
+
+impl Projection for Bumped {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn version(&self) -> i32 {
+        self.1
+    }
+    fn tables(&self) -> &'static [&'static str] {
+        self.0.tables()
+    }
+    fn create_sql(&self) -> &'static str {
+        self.0.create_sql()
+    }
+    fn apply<'a>(&'a self, conn: &'a mut PgConnection, events: &'a [Envelope]) -> BoxFuture<'a, tandem_projections::Result<()>> {
+        self.0.apply(conn, events)
+    }
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_new_version_rebuilds_at_start(pool: PgPool) {
+    let svc = CommandService::from_pool(pool.clone());
+    generate(&svc, 9, Scale { people: 20, enrol: 0.8, max_sessions: 2, concurrency: 2 }).await;
+    let people = tandem_projections::find("people").expect("people");
+    let v1 = Projections::with_projections(pool.clone(), vec![Arc::clone(&people)]).options(fast()).spawn().expect("spawn");
+    caught_up(&pool, &["people"]).await;
+    let before = snapshot(&pool, "read", std::slice::from_ref(&people)).await;
+    v1.shutdown().await;
+
+    let bumped: Arc<dyn Projection> = Arc::new(Bumped(Arc::clone(&people), 2));
+    let v2 = Projections::with_projections(pool.clone(), vec![bumped]).options(fast()).spawn().expect("spawn");
+    caught_up(&pool, &["people"]).await;
+    let checkpoint = checkpoints(&pool).await.expect("checkpoints").into_iter().find(|c| c.name == "people").expect("people");
+    assert_eq!(checkpoint.version, 2);
+    assert!(checkpoint.rebuilt_at.is_some(), "rebuilt, not just relabelled");
+    assert_same_tables(&before, &snapshot(&pool, "read", &[people]).await);
+    v2.shutdown().await;
+}
