@@ -32,16 +32,27 @@ pub mod code {
 pub enum ApiError {
     Unauthenticated,
     Forbidden,
-    NotFound { what: String },
+    NotFound {
+        what: String,
+    },
     /// The input is invalid; `field` names the offending input field.
-    BadUserInput { field: Option<String>, message: String, reason: Option<&'static str> },
+    BadUserInput {
+        field: Option<String>,
+        message: String,
+        reason: Option<&'static str>,
+    },
     /// The input is valid but the current state refuses it, or a
     /// concurrent change won.
-    Conflict { message: String, reason: &'static str },
+    Conflict {
+        message: String,
+        reason: &'static str,
+    },
     RateLimited,
     /// The read models did not reach the write in time; the write itself
     /// is committed.
-    Timeout { message: String },
+    Timeout {
+        message: String,
+    },
     /// Anything else. The cause is logged, never sent.
     Internal(anyhow::Error),
 }
@@ -133,14 +144,14 @@ impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         let reason = e.code();
         match e.kind() {
-            ErrorKind::InvalidInput => Self::BadUserInput {
-                field: e.field().map(str::to_owned),
-                message: e.to_string(),
-                reason: Some(reason),
-            },
+            ErrorKind::InvalidInput => {
+                Self::BadUserInput { field: e.field().map(str::to_owned), message: e.to_string(), reason: Some(reason) }
+            }
             ErrorKind::NotFound => Self::NotFound { what: e.to_string().trim_end_matches(" not found").to_owned() },
             ErrorKind::RuleViolation if is_state_conflict(&e) => Self::Conflict { message: e.to_string(), reason },
-            ErrorKind::RuleViolation => Self::BadUserInput { field: None, message: e.to_string(), reason: Some(reason) },
+            ErrorKind::RuleViolation => {
+                Self::BadUserInput { field: None, message: e.to_string(), reason: Some(reason) }
+            }
         }
     }
 }
@@ -193,7 +204,12 @@ fn is_input_coercion(message: &str) -> bool {
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for ErrorCodesExtension {
-    async fn execute(&self, ctx: &ExtensionContext<'_>, operation_name: Option<&str>, next: NextExecute<'_>) -> Response {
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
         let mut response = next.run(ctx, operation_name).await;
         for e in &mut response.errors {
             if has_code(e) {

@@ -6,7 +6,12 @@
 //! * `schema` — queries, mutations and subscriptions over the read models,
 //!   the command service and the event store.
 
+pub mod app;
 pub mod auth;
+pub mod context;
 pub mod error;
+pub mod metrics;
+pub mod ops;
 pub mod policy;
 pub mod schema;
+pub mod transport;

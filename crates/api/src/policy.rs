@@ -238,3 +238,72 @@ pub fn markdown() -> String {
     }
     out
 }
+
+// ---------------------------------------------------------------------------
+// Events (added for `schema::events`: the feed and the subscriptions).
+//
+// An event carries the same sensitive values as the read models. These
+// helpers apply the field rows of [`MATRIX`] to event payloads, so that an
+// event and a query over the same fact show the same things.
+// ---------------------------------------------------------------------------
+
+/// The matrix row of personal data.
+const PERSONAL_DATA: &str = "Person.name/email/externalId/location";
+
+/// How much of one piece of feedback an event delivered to a viewer carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeedbackDisclosure {
+    /// Nothing: the `FeedbackGiven` event is not delivered at all.
+    Hidden,
+    /// Ids, ratings, visibility and time, without the texts (strengths,
+    /// improvements).
+    RatingsOnly,
+    /// Everything.
+    Full,
+}
+
+/// What a `FeedbackGiven` event shows `viewer`: everything when
+/// [`can_read_feedback`] allows it; ratings without texts to a pseudonymous
+/// reader of the whole feed (`events` is `All` to them and personal data is
+/// `Deny`: analysts, who need ratings for the metrics but never learn who
+/// is who); otherwise nothing. Admins are not pseudonymous, so they get
+/// only the feedback [`can_read_feedback`] grants them.
+#[must_use]
+pub fn feedback_disclosure(
+    viewer: Option<&Principal>,
+    from: PersonId,
+    to: PersonId,
+    visibility: Visibility,
+) -> FeedbackDisclosure {
+    if can_read_feedback(viewer, from, to, visibility) {
+        FeedbackDisclosure::Full
+    } else if access(viewer, "events") == All && access(viewer, PERSONAL_DATA) == Deny {
+        FeedbackDisclosure::RatingsOnly
+    } else {
+        FeedbackDisclosure::Hidden
+    }
+}
+
+/// Whether `viewer` may read a guarded field of something inside a pair,
+/// named by its matrix row (`Session.notes`, `Goal.title/description/progress
+/// notes`): `All` reads it; `Own` only as a participant who is a member of
+/// the pair (`is_member`: the viewer's person is one of its members).
+#[must_use]
+pub fn can_read_pair_field(viewer: Option<&Principal>, field: &str, is_member: bool) -> bool {
+    match access(viewer, field) {
+        All => true,
+        Own => is_member && viewer.is_some_and(|p| p.has(Role::Participant)),
+        Deny => false,
+    }
+}
+
+/// Whether `viewer` may read `person`'s org facts (department, title,
+/// level, manager: the row `Person.orgHistory`); `Own` is their own.
+#[must_use]
+pub fn can_read_org_history(viewer: Option<&Principal>, person: PersonId) -> bool {
+    match access(viewer, "Person.orgHistory") {
+        All => true,
+        Own => viewer.and_then(Principal::person_id) == Some(person),
+        Deny => false,
+    }
+}

@@ -112,11 +112,7 @@ pub(crate) async fn advance(
 
 /// Queues `NOTIFY tandem_projections, '<name> <cursor>'`.
 pub(crate) async fn notify(conn: &mut PgConnection, name: &str, at: Cursor) -> Result<()> {
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(NOTIFY_CHANNEL)
-        .bind(format!("{name} {at}"))
-        .execute(conn)
-        .await?;
+    sqlx::query("SELECT pg_notify($1, $2)").bind(NOTIFY_CHANNEL).bind(format!("{name} {at}")).execute(conn).await?;
     Ok(())
 }
 
@@ -137,6 +133,12 @@ pub enum BatchOutcome {
 /// and moves its checkpoint to the last event, in one transaction, if and
 /// only if the checkpoint is still at `after` with this projection's
 /// version. The runner's inner step, public for tools and tests.
+#[tracing::instrument(
+    level = "debug",
+    skip_all,
+    fields(projection = projection.name(), after = %after, events = events.len()),
+    err(level = "debug")
+)]
 pub async fn apply_batch(
     pool: &PgPool,
     projection: &dyn Projection,

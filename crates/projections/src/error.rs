@@ -49,6 +49,11 @@ pub enum ProjectionError {
     #[error("rebuild of projection {0:?} was cancelled")]
     Cancelled(String),
 
+    /// A rebuild's swap could not read up to the live checkpoint in time
+    /// (an old transaction held the read horizon); nothing was swapped.
+    #[error("rebuild of projection {0:?} could not catch up with the live checkpoint; retry")]
+    CatchUpStalled(String),
+
     /// A page cursor that this crate did not produce.
     #[error("invalid page cursor: {0}")]
     InvalidCursor(&'static str),
@@ -93,6 +98,7 @@ impl ProjectionError {
             Self::Database(sqlx::Error::PoolClosed) => false,
             Self::Database(_) => true,
             Self::Store(e) => e.is_transient(),
+            Self::CatchUpStalled(_) | Self::RebuildInProgress(_) => true,
             _ => false,
         }
     }

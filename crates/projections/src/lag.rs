@@ -42,7 +42,17 @@ impl ProjectionLag {
     }
 }
 
-type LagRow = (String, Option<String>, Option<i64>, Option<i32>, Option<DateTime<Utc>>, Option<String>, Option<i64>, i64, Option<f64>);
+type LagRow = (
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<i32>,
+    Option<DateTime<Utc>>,
+    Option<String>,
+    Option<i64>,
+    i64,
+    Option<f64>,
+);
 
 /// The lag of the named projections (Tandem's read models when `names` is
 /// empty), in the order asked.

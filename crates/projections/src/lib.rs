@@ -4,7 +4,7 @@
 //! How it fits together:
 //!
 //! - [`projection`]: the [`Projection`] trait (a name, a version, the DDL of
-//!   its tables and `apply` for a batch of events) and [`read_models`], the
+//!   its tables and `apply` for a batch of events) and [`read_models()`], the
 //!   set Tandem runs.
 //! - [`runner`]: [`Projections`] spawns one runner task per projection. A
 //!   runner becomes leader by taking a session-level advisory lock (one
@@ -20,8 +20,8 @@
 //! - [`wait`]: read-your-writes. [`Waiter::wait_for`] returns once every
 //!   projection has applied a commit position, or fails with
 //!   [`ProjectionError::Timeout`].
-//! - [`lag`]: how far each projection is behind the head of the log.
-//! - [`read_models`]: people with dated org history, programs and
+//! - [`mod@lag`]: how far each projection is behind the head of the log.
+//! - [`mod@read_models`]: people with dated org history, programs and
 //!   enrolments, pairs with sessions, feedback and goals, per-person
 //!   participation facts; [`stats`] computes per-program statistics over
 //!   them; [`queries`] holds the typed reads the API uses.

@@ -16,7 +16,7 @@ use tandem_domain::DomainEvent;
 use tandem_store::RecordedEvent;
 
 use crate::error::{ProjectionError, Result};
-use crate::read_models::{participation, pairs, people, programs};
+use crate::read_models::{pairs, participation, people, programs};
 
 /// The schema the API reads from.
 pub const READ_SCHEMA: &str = "read";

@@ -90,7 +90,11 @@ pub struct RebuildReport {
 /// Rebuilds Tandem's read model `name`, or all of them (one after the
 /// other) for `None`, reporting progress as it goes. Safe while runners are
 /// live, in this or other processes. What `tandem replay` calls.
-pub async fn rebuild(pool: &PgPool, name: Option<&str>, progress: impl FnMut(Progress) + Send) -> Result<Vec<RebuildReport>> {
+pub async fn rebuild(
+    pool: &PgPool,
+    name: Option<&str>,
+    progress: impl FnMut(Progress) + Send,
+) -> Result<Vec<RebuildReport>> {
     let projections = match name {
         Some(name) => vec![find(name)?],
         None => read_models(),
@@ -113,6 +117,7 @@ pub async fn rebuild_projections(
 
 /// Rebuilds one projection; `cancel` stops it between batches (before the
 /// swap) with [`ProjectionError::Cancelled`].
+#[tracing::instrument(level = "info", skip_all, fields(projection = projection.name(), version = projection.version()))]
 pub(crate) async fn rebuild_one(
     pool: &PgPool,
     projection: &dyn Projection,
@@ -194,10 +199,11 @@ impl Rebuild<'_, '_> {
         sqlx::raw_sql(self.projection.create_sql()).execute(&mut *tx).await?;
         tx.commit().await?;
 
-        let total: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM events WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())")
-                .fetch_one(self.pool)
-                .await?;
+        let total: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM events WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())",
+        )
+        .fetch_one(self.pool)
+        .await?;
         s.total = u64::try_from(total).unwrap_or_default();
         self.report(Phase::Started, &s);
 
@@ -274,7 +280,7 @@ impl Rebuild<'_, '_> {
                 // The live checkpoint is readable by construction; an older
                 // transaction still holding the horizon only delays it.
                 if Instant::now() > deadline {
-                    return Err(ProjectionError::Database(sqlx::Error::PoolTimedOut));
+                    return Err(ProjectionError::CatchUpStalled(name.to_owned()));
                 }
                 sleep(Duration::from_millis(10)).await;
                 continue;

@@ -12,7 +12,7 @@
 //! - **preparing**: as leader it reads the checkpoint. No checkpoint and no
 //!   tables: it creates the tables in `read` and starts from the beginning.
 //!   A checkpoint of another version (or missing tables): it rebuilds
-//!   ([`crate::rebuild`]) while the old tables keep serving.
+//!   ([`mod@crate::rebuild`]) while the old tables keep serving.
 //! - **leading**: it reads batches after its cursor (gap-free, from the
 //!   store) and applies each with [`apply_batch`]: read-model writes and
 //!   checkpoint in one transaction. When nothing is readable it waits for a
@@ -160,9 +160,13 @@ impl Projections {
             }
         }
         let connect = (*self.pool.connect_options()).clone().application_name("tandem projections");
+        // One connection per runner, the wake-up listener, and a spare for a
+        // rebuild's swap (which reads while holding its transaction).
         let size = u32::try_from(self.projections.len()).unwrap_or(u32::MAX).saturating_add(3);
         let pool = PgPoolOptions::new().max_connections(size).min_connections(0).connect_lazy_with(connect);
-        let waiter = Waiter::new(pool.clone(), self.projections.iter().map(|p| p.name().to_owned()));
+        // The waiter polls through the caller's pool, so that it keeps working
+        // (for runners elsewhere) after these runners shut down.
+        let waiter = Waiter::new(self.pool.clone(), self.projections.iter().map(|p| p.name().to_owned()));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (waker_tx, waker_rx) = watch::channel(0_u64);
         // The listener task owns the waker's sender; without notifications
@@ -183,7 +187,12 @@ impl Projections {
         });
         let mut tasks = Vec::with_capacity(self.projections.len() + 1);
         if let Some(waker_tx) = listener_waker {
-            tasks.push(tokio::spawn(wake_on_commits(pool.clone(), waker_tx, shutdown_rx.clone(), self.options.max_backoff)));
+            tasks.push(tokio::spawn(wake_on_commits(
+                pool.clone(),
+                waker_tx,
+                shutdown_rx.clone(),
+                self.options.max_backoff,
+            )));
         }
         for p in self.projections {
             tasks.push(tokio::spawn(run(Arc::clone(&ctx), p, shutdown_rx.clone())));
@@ -511,7 +520,11 @@ async fn lead(
 
 /// Makes the live tables ready for this version of the projection and
 /// returns the cursor to continue after; `None` when shut down meanwhile.
-async fn prepare(ctx: &Ctx, projection: &dyn Projection, shutdown: &mut watch::Receiver<bool>) -> Result<Option<Cursor>> {
+async fn prepare(
+    ctx: &Ctx,
+    projection: &dyn Projection,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<Option<Cursor>> {
     let name = projection.name();
     let mut conn = ctx.pool.acquire().await?;
     let stored = checkpoint::get(&mut conn, name).await?;
@@ -564,7 +577,13 @@ async fn prepare(ctx: &Ctx, projection: &dyn Projection, shutdown: &mut watch::R
         "rebuilding projection before serving it"
     );
     ctx.set_role(name, Role::Rebuilding);
+    // One line per phase change and at most one every five seconds between.
+    let mut last_log: Option<(Instant, crate::rebuild::Phase)> = None;
     let mut log_progress = |p: Progress| {
+        if last_log.is_some_and(|(at, phase)| phase == p.phase && at.elapsed() < Duration::from_secs(5)) {
+            return;
+        }
+        last_log = Some((Instant::now(), p.phase));
         tracing::info!(
             projection = %p.projection,
             phase = ?p.phase,
@@ -631,7 +650,14 @@ impl Reader {
         let poll = self.poll_interval;
         let delay = self.recheck.map_or(poll, |r| r.min(poll));
         let woken = tokio::select! {
-            changed = self.waker.changed() => changed.is_ok(),
+            changed = self.waker.changed() => match changed {
+                Ok(()) => true,
+                // The listener is gone (shutting down): plain polling.
+                Err(_) => {
+                    sleep(delay).await;
+                    false
+                }
+            },
             () = sleep(delay) => false,
         };
         self.recheck = if woken {
@@ -690,7 +716,9 @@ async fn wake_on_commits(
                     }
                 }
             }
-            Err(error) => tracing::warn!(error = %error, retry_in = ?backoff, "cannot listen for commits; polling meanwhile"),
+            Err(error) => {
+                tracing::warn!(error = %error, retry_in = ?backoff, "cannot listen for commits; polling meanwhile")
+            }
         }
         if sleep_or_shutdown(&mut shutdown, backoff).await {
             return;

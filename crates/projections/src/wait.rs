@@ -34,7 +34,9 @@ use crate::sql::cursor;
 const FIRST_POLL: Duration = Duration::from_millis(20);
 
 /// Waits for projections to reach positions. Cheap to clone; clones share
-/// what they learned and one listener.
+/// what they learned and one listener. Once a wait had to go to the
+/// database, the listener keeps one connection of the pool for its `LISTEN`
+/// for as long as the waiter lives.
 #[derive(Clone, Debug)]
 pub struct Waiter {
     inner: Arc<Inner>,
@@ -210,6 +212,7 @@ async fn listen(pool: PgPool, positions: Arc<watch::Sender<BTreeMap<String, Curs
                         // Reconnected: what was sent meanwhile is lost; the
                         // waits poll the table anyway.
                         Ok(None) => {}
+                        Err(sqlx::Error::PoolClosed) => return,
                         Err(error) => {
                             tracing::debug!(error = %error, "projection listener failed; reconnecting");
                             break;
@@ -217,6 +220,7 @@ async fn listen(pool: PgPool, positions: Arc<watch::Sender<BTreeMap<String, Curs
                     }
                 }
             }
+            Err(sqlx::Error::PoolClosed) => return,
             Err(error) => tracing::debug!(error = %error, "cannot listen for projection progress; polling"),
         }
         sleep(backoff).await;

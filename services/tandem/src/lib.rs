@@ -1,37 +1,37 @@
-//! The `tandem` command line: configuration from flags and environment, and
-//! one function per subcommand.
+//! The `tandem` command line: configuration from flags and environment
+//! ([`config`]), and one function per subcommand. `main.rs` only calls
+//! [`main`].
 
+pub mod config;
+pub mod embedded;
+pub mod telemetry;
+
+use std::io::Write as _;
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use tandem_api::auth::{AuthConfig, Role, Verifier, mint};
+use tandem_api::context::ApiContext;
+use tandem_api::metrics::Metrics;
+use tandem_api::schema::{self, ApiState, EventHub, Limits};
+use tandem_api::transport::TransportConfig;
+use tandem_commands::CommandService;
+use tandem_projections::{Projections, Waiter};
+use tokio_util::sync::CancellationToken;
 
-/// Tandem: an open backend for peer-coaching programs.
-#[derive(Debug, Parser)]
-#[command(name = "tandem", version, about)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Commands,
-}
-
-/// The subcommands.
-#[derive(Debug, Subcommand)]
-pub enum Commands {
-    /// Apply the database migrations and exit.
-    Migrate {
-        /// PostgreSQL connection URL.
-        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-        database_url: String,
-    },
-}
+use crate::config::{Cli, Commands, DbArgs, DemoArgs, JwtArgs, ReplayArgs, ServeArgs, TokenArgs, parse_ttl};
+use crate::embedded::EmbeddedPostgres;
 
 /// Runs the command line.
 pub async fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -43,15 +43,304 @@ pub async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Commands::Migrate { database_url } => {
-            let pool = PgPoolOptions::new()
-                .max_connections(2)
-                .connect(&database_url)
-                .await
-                .context("connecting to the database")?;
-            tandem_store::MIGRATOR.run(&pool).await.context("applying migrations")?;
-            tracing::info!("migrations applied");
-            Ok(())
+        Commands::Serve(args) => serve(*args).await,
+        Commands::Migrate(db) => {
+            let _log = telemetry::init_basic();
+            with_database(&db, |pool| async move {
+                tandem_store::MIGRATOR.run(&pool).await.context("applying migrations")?;
+                tracing::info!("migrations applied");
+                Ok(())
+            })
+            .await
         }
+        Commands::Replay(args) => replay(args).await,
+        Commands::Token(args) => token(&args),
+        Commands::Demo(args) => demo(args).await,
     }
+}
+
+/// A database for a one-shot command: the given URL, or the embedded
+/// cluster started for the command and stopped after it.
+async fn with_database<F, Fut>(db: &DbArgs, f: F) -> anyhow::Result<()>
+where
+    F: FnOnce(PgPool) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let (pool, embedded) = connect(db).await?;
+    let result = f(pool.clone()).await;
+    pool.close().await;
+    if let Some(pg) = embedded {
+        pg.stop().await?;
+    }
+    result
+}
+
+/// Connects to DATABASE_URL, or starts the embedded cluster.
+async fn connect(db: &DbArgs) -> anyhow::Result<(PgPool, Option<EmbeddedPostgres>)> {
+    let (url, embedded) = match &db.database_url {
+        Some(url) => (url.clone(), None),
+        None => {
+            let pg = EmbeddedPostgres::start(&db.data_dir).await?;
+            (SecretString::from(pg.url()), Some(pg))
+        }
+    };
+    let pool = PgPoolOptions::new()
+        .max_connections(db.db_max_connections.max(4))
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(url.expose_secret())
+        .await
+        .context("connecting to the database")?;
+    Ok((pool, embedded))
+}
+
+/// The development secret of an embedded setup: generated once into the
+/// data directory (readable by its owner only) so that `tandem serve` and
+/// `tandem token` agree without configuration. Only used when no JWT
+/// configuration is given at all and no DATABASE_URL is set.
+fn dev_secret(data_dir: &Path) -> anyhow::Result<SecretString> {
+    let path = data_dir.join("jwt.secret");
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        return Ok(SecretString::from(s.trim().to_owned()));
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    std::fs::write(&path, &secret)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(SecretString::from(secret))
+}
+
+fn auth_config(jwt: &JwtArgs, dev_data_dir: Option<&Path>) -> anyhow::Result<AuthConfig> {
+    let mut secret = jwt.jwt_secret.clone();
+    let asymmetric = jwt.jwt_public_key_file.is_some() || jwt.jwt_jwks_file.is_some();
+    if secret.is_none()
+        && !asymmetric
+        && let Some(dir) = dev_data_dir
+    {
+        secret = Some(dev_secret(dir)?);
+        tracing::warn!(
+            path = %dir.join("jwt.secret").display(),
+            "no JWT configuration given: using the development HS256 secret of the embedded setup"
+        );
+    }
+    Ok(AuthConfig {
+        issuer: jwt.jwt_issuer.clone(),
+        audience: jwt.jwt_audience.clone(),
+        leeway_secs: jwt.jwt_leeway,
+        algorithms: jwt.jwt_algorithms.split(',').map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect(),
+        hs256_secret: secret,
+        public_key_pem_file: jwt.jwt_public_key_file.clone(),
+        jwks_file: jwt.jwt_jwks_file.clone(),
+    })
+}
+
+fn token(args: &TokenArgs) -> anyhow::Result<()> {
+    let ttl = parse_ttl(&args.ttl).map_err(anyhow::Error::msg)?;
+    let roles = args
+        .roles
+        .iter()
+        .flat_map(|r| r.split(','))
+        .map(|r| r.trim().parse::<Role>().map_err(|_| anyhow::anyhow!("unknown role {r:?}")))
+        .collect::<anyhow::Result<Vec<Role>>>()?;
+    let data_dir = std::env::var_os("TANDEM_DATA_DIR").map_or_else(|| ".tandem".into(), std::path::PathBuf::from);
+    let dev_dir = (std::env::var_os("DATABASE_URL").is_none()).then_some(data_dir.as_path());
+    let config = auth_config(&args.jwt, dev_dir)?;
+    let token = mint(&config, &roles, &args.sub, ttl).context("minting the token")?;
+    println!("{token}");
+    Ok(())
+}
+
+async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+    let _log = telemetry::init_basic();
+    let projection = args.projection.clone();
+    with_database(&args.db, |pool| async move {
+        tandem_store::MIGRATOR.run(&pool).await.context("applying migrations")?;
+        let started = Instant::now();
+        let mut last_print = Instant::now() - Duration::from_secs(1);
+        let reports = tandem_projections::rebuild(&pool, projection.as_deref(), |p| {
+            if last_print.elapsed() >= Duration::from_millis(250) {
+                last_print = Instant::now();
+                let pct =
+                    if p.events_total == 0 { 100.0 } else { 100.0 * p.events_done as f64 / p.events_total as f64 };
+                eprint!(
+                    "\r{:<14} {:?} {:>5.1}%  {}/{} events  {:.0} events/s   ",
+                    p.projection, p.phase, pct, p.events_done, p.events_total, p.events_per_second
+                );
+                let _ = std::io::stderr().flush();
+            }
+        })
+        .await
+        .context("rebuilding")?;
+        eprintln!();
+        for r in &reports {
+            println!(
+                "{}: {} events in {:.1}s ({:.0} events/s), now at {}",
+                r.projection,
+                r.events,
+                r.elapsed.as_secs_f64(),
+                r.events_per_second,
+                r.position
+            );
+        }
+        println!("replay finished in {:.1}s", started.elapsed().as_secs_f64());
+        Ok(())
+    })
+    .await
+}
+
+async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    let _log = telemetry::init_basic();
+    with_database(&args.db, |pool| async move {
+        tandem_store::MIGRATOR.run(&pool).await.context("applying migrations")?;
+        let svc = CommandService::from_pool(pool.clone());
+        let opts = tandem_demo::DemoOptions {
+            seed: args.seed,
+            people: args.people,
+            months: args.months,
+            ..tandem_demo::DemoOptions::default()
+        };
+        let started = Instant::now();
+        let report = tandem_demo::generate(&svc, &opts, |p| {
+            eprint!("\r{p}          ");
+            let _ = std::io::stderr().flush();
+        })
+        .await
+        .context("generating the demo organisation")?;
+        eprintln!();
+        println!("{report}");
+        println!("demo data generated in {:.1}s", started.elapsed().as_secs_f64());
+        Ok(())
+    })
+    .await
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let telemetry = telemetry::init(telemetry::TelemetryOptions {
+        log_format: match args.log.log_format {
+            config::LogFormat::Text => telemetry::LogFormat::Text,
+            config::LogFormat::Json => telemetry::LogFormat::Json,
+        },
+        filter: args.log.log.clone(),
+        otlp_endpoint: args.log.otlp_endpoint.clone(),
+        service_name: args.log.service_name.clone(),
+    })?;
+    let dev_dir = args.db.database_url.is_none().then_some(args.db.data_dir.as_path());
+    let verifier = Arc::new(Verifier::new(&auth_config(&args.jwt, dev_dir)?).context("JWT configuration")?);
+    let (pool, embedded) = connect(&args.db).await?;
+    tandem_store::MIGRATOR.run(&pool).await.context("applying migrations")?;
+
+    let shutdown = CancellationToken::new();
+    {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutdown requested");
+            shutdown.cancel();
+        });
+    }
+
+    let projections = if args.run_projections { Some(Projections::new(pool.clone()).spawn()?) } else { None };
+    let waiter = projections.as_ref().map_or_else(|| Waiter::for_read_models(pool.clone()), |p| p.waiter());
+    let commands = CommandService::from_pool(pool.clone());
+    let store = commands.store().clone();
+    let hub = EventHub::start(store.clone(), shutdown.child_token());
+    let metrics = Metrics::new();
+    {
+        let hub = hub.clone();
+        metrics.set_open_subscriptions(move || hub.open_subscriptions());
+    }
+    let state = ApiState {
+        pool: pool.clone(),
+        store,
+        commands,
+        waiter,
+        hub,
+        limits: Limits {
+            max_depth: args.max_depth,
+            max_complexity: args.max_complexity,
+            max_page_size: args.max_page_size,
+            read_your_writes_timeout: Duration::from_millis(args.read_your_writes_timeout_ms),
+        },
+        metrics: metrics.clone(),
+    };
+    let sockets = tokio_util::task::TaskTracker::new();
+    let transport_config = TransportConfig {
+        max_body_bytes: args.max_body_bytes,
+        request_timeout: args.request_timeout(),
+        shutdown: shutdown.clone(),
+        sockets: sockets.clone(),
+        graphiql: args.graphiql,
+        ..TransportConfig::default()
+    };
+    let app = tandem_api::app::router(
+        schema::build(state),
+        Arc::new(ApiContext::new(verifier, pool.clone())),
+        transport_config,
+        tandem_api::ops::OpsState::new(pool.clone(), metrics, args.ready_max_lag),
+    );
+    let listener =
+        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    tracing::info!(
+        address = %args.listen,
+        startup_ms = started.elapsed().as_millis() as u64,
+        "Tandem is listening: GraphQL at http://{}/graphql, GraphiQL at http://{}/graphiql",
+        args.listen,
+        args.listen
+    );
+    let grace = Duration::from_secs(args.shutdown_grace);
+    let server = axum::serve(listener, app).with_graceful_shutdown({
+        let shutdown = shutdown.clone();
+        async move { shutdown.cancelled().await }
+    });
+    let served = server.await;
+    // Sockets were told to close (1001) by the same token; give them the grace period.
+    sockets.close();
+    if tokio::time::timeout(grace, sockets.wait()).await.is_err() {
+        tracing::warn!("websockets still open after the grace period");
+    }
+    if let Some(p) = projections {
+        p.shutdown().await;
+    }
+    pool.close().await;
+    if let Some(pg) = embedded {
+        pg.stop().await?;
+    }
+    telemetry.shutdown();
+    served.context("serving")?;
+    if !shutdown.is_cancelled() {
+        bail!("the server stopped unexpectedly");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Shown by `tandem --help`.
+pub fn version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
 }

@@ -54,7 +54,7 @@ pub struct AuthConfig {
     /// `HS256`.
     pub algorithms: Vec<String>,
     /// The shared HMAC secret for HS256 (at least 32 bytes); required when
-    /// `HS256` is accepted and by [`mint`](super::mint), refused otherwise so
+    /// `HS256` is accepted and by [`mint`](fn@super::mint), refused otherwise so
     /// a secret never sits beside public keys. Env: `TANDEM_JWT_SECRET`.
     pub hs256_secret: Option<SecretString>,
     /// A PEM file holding one public key (`-----BEGIN PUBLIC KEY-----`, or

@@ -175,9 +175,7 @@ pub enum AuthError {
         setting: &'static str,
     },
     /// A role name (from the command line) that Tandem does not know.
-    #[error(
-        "unknown role `{name}` (known: admin, coordinator, participant, integrator, analyst)"
-    )]
+    #[error("unknown role `{name}` (known: admin, coordinator, participant, integrator, analyst)")]
     UnknownRole {
         /// The name as given.
         name: String,
@@ -274,10 +272,6 @@ impl AuthError {
     /// server-side faults a client can do nothing about.
     #[must_use]
     pub const fn api_code(&self) -> &'static str {
-        if self.is_token_refusal() {
-            "UNAUTHENTICATED"
-        } else {
-            "INTERNAL_SERVER_ERROR"
-        }
+        if self.is_token_refusal() { "UNAUTHENTICATED" } else { "INTERNAL_SERVER_ERROR" }
     }
 }

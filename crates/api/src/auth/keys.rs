@@ -65,9 +65,7 @@ pub(super) fn parse_algorithm(name: &str) -> Result<Algorithm, AuthError> {
     SUPPORTED
         .into_iter()
         .find(|alg| algorithm_name(*alg) == name)
-        .ok_or_else(|| AuthError::UnknownAlgorithm {
-            name: name.to_owned(),
-        })
+        .ok_or_else(|| AuthError::UnknownAlgorithm { name: name.to_owned() })
 }
 
 /// What a public key is, which decides the algorithms it can verify.
@@ -177,11 +175,7 @@ impl KeyStore {
             Self::Jwks(keys) => {
                 let kid = kid.ok_or(AuthError::MissingKeyId)?;
                 let key = keys.get(kid).ok_or(AuthError::UnknownKeyId)?;
-                if key.verifies(alg) {
-                    Ok(&key.key)
-                } else {
-                    Err(AuthError::KeyAlgorithmMismatch)
-                }
+                if key.verifies(alg) { Ok(&key.key) } else { Err(AuthError::KeyAlgorithmMismatch) }
             }
         }
     }
@@ -216,21 +210,13 @@ impl KeyStore {
 
 /// Loads one public key from a PEM file and works out its type.
 pub(super) fn load_pem(path: &Path) -> Result<PublicKey, AuthError> {
-    let invalid = |reason: &str| AuthError::InvalidKey {
-        path: path.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let bytes = std::fs::read(path).map_err(|source| AuthError::KeyFile {
-        path: path.to_owned(),
-        source,
-    })?;
+    let invalid = |reason: &str| AuthError::InvalidKey { path: path.to_owned(), reason: reason.to_owned() };
+    let bytes = std::fs::read(path).map_err(|source| AuthError::KeyFile { path: path.to_owned(), source })?;
     let text = std::str::from_utf8(&bytes).map_err(|_| invalid("not a PEM file"))?;
     // Only public keys: a private key on an API server is a secret that has
     // no business there (and jsonwebtoken would quietly accept one).
     let label = text.trim_start();
-    if !(label.starts_with("-----BEGIN PUBLIC KEY-----")
-        || label.starts_with("-----BEGIN RSA PUBLIC KEY-----"))
-    {
+    if !(label.starts_with("-----BEGIN PUBLIC KEY-----") || label.starts_with("-----BEGIN RSA PUBLIC KEY-----")) {
         return Err(invalid(if text.contains("PRIVATE KEY") {
             "holds a private key; give the public key (openssl pkey -pubout)"
         } else {
@@ -255,12 +241,7 @@ pub(super) fn load_pem(path: &Path) -> Result<PublicKey, AuthError> {
         return Err(invalid("unsupported or corrupt public key (RSA, EC P-256/P-384 or Ed25519)"));
     };
     probe(&key, key_type).map_err(|()| invalid("the public key is corrupt"))?;
-    Ok(PublicKey {
-        key_type,
-        alg: None,
-        key_use: None,
-        key,
-    })
+    Ok(PublicKey { key_type, alg: None, key_use: None, key })
 }
 
 /// Lets the crypto backend parse the key now, so a corrupt key stops the
@@ -316,33 +297,20 @@ struct JwkEntry {
 /// type. Skipped: keys whose `use` is not `sig` or whose `key_ops` exclude
 /// `verify` (encryption keys published alongside signing keys).
 pub(super) fn load_jwks(path: &Path) -> Result<HashMap<String, PublicKey>, AuthError> {
-    let invalid = |reason: String| AuthError::InvalidJwks {
-        path: path.to_owned(),
-        reason,
-    };
-    let bytes = std::fs::read(path).map_err(|source| AuthError::KeyFile {
-        path: path.to_owned(),
-        source,
-    })?;
-    let set: JwkSet =
-        serde_json::from_slice(&bytes).map_err(|err| invalid(format!("not a JWKS document: {err}")))?;
+    let invalid = |reason: String| AuthError::InvalidJwks { path: path.to_owned(), reason };
+    let bytes = std::fs::read(path).map_err(|source| AuthError::KeyFile { path: path.to_owned(), source })?;
+    let set: JwkSet = serde_json::from_slice(&bytes).map_err(|err| invalid(format!("not a JWKS document: {err}")))?;
 
     let mut keys = HashMap::new();
     for (index, jwk) in set.keys.into_iter().enumerate() {
-        let name = jwk
-            .kid
-            .clone()
-            .map_or_else(|| format!("key #{index}"), |kid| format!("key `{kid}`"));
+        let name = jwk.kid.clone().map_or_else(|| format!("key #{index}"), |kid| format!("key `{kid}`"));
         if jwk.d.is_some() || jwk.k.is_some() || jwk.kty == "oct" {
             return Err(invalid(format!(
                 "{name} holds private or symmetric key material; a JWKS for verification holds public keys only"
             )));
         }
         let for_signatures = jwk.key_use.as_deref().is_none_or(|u| u == "sig")
-            && jwk
-                .key_ops
-                .as_ref()
-                .is_none_or(|ops| ops.iter().any(|op| op == "verify"));
+            && jwk.key_ops.as_ref().is_none_or(|ops| ops.iter().any(|op| op == "verify"));
         if !for_signatures {
             tracing::debug!(key = %name, "JWKS key skipped: not a signature key");
             continue;
@@ -366,18 +334,10 @@ fn jwk_to_key(jwk: &JwkEntry) -> Result<PublicKey, String> {
         value
             .as_deref()
             .ok_or_else(|| format!("missing `{name}`"))
-            .and_then(|v| {
-                URL_SAFE_NO_PAD
-                    .decode(v)
-                    .map_err(|_| format!("`{name}` is not base64url"))
-            })
+            .and_then(|v| URL_SAFE_NO_PAD.decode(v).map_err(|_| format!("`{name}` is not base64url")))
     };
     let sized = |bytes: Vec<u8>, len: usize, name: &str| {
-        if bytes.len() == len {
-            Ok(bytes)
-        } else {
-            Err(format!("`{name}` has the wrong length for the curve"))
-        }
+        if bytes.len() == len { Ok(bytes) } else { Err(format!("`{name}` has the wrong length for the curve")) }
     };
     let (key_type, key) = match (jwk.kty.as_str(), jwk.crv.as_deref()) {
         ("RSA", _) => {
@@ -386,11 +346,7 @@ fn jwk_to_key(jwk: &JwkEntry) -> Result<PublicKey, String> {
             (KeyType::Rsa, DecodingKey::from_rsa_raw_components(&n, &e))
         }
         ("EC", Some(crv @ ("P-256" | "P-384"))) => {
-            let (key_type, len) = if crv == "P-256" {
-                (KeyType::EcP256, 32)
-            } else {
-                (KeyType::EcP384, 48)
-            };
+            let (key_type, len) = if crv == "P-256" { (KeyType::EcP256, 32) } else { (KeyType::EcP384, 48) };
             let x = sized(member(&jwk.x, "x")?, len, "x")?;
             let y = sized(member(&jwk.y, "y")?, len, "y")?;
             // SEC1 uncompressed point: 0x04 || x || y.
@@ -405,10 +361,7 @@ fn jwk_to_key(jwk: &JwkEntry) -> Result<PublicKey, String> {
             (KeyType::Ed25519, DecodingKey::from_ed_der(&x))
         }
         ("EC" | "OKP", crv) => {
-            return Err(format!(
-                "unsupported curve `{}` (P-256, P-384, Ed25519)",
-                crv.unwrap_or("")
-            ));
+            return Err(format!("unsupported curve `{}` (P-256, P-384, Ed25519)", crv.unwrap_or("")));
         }
         (kty, _) => return Err(format!("unsupported key type `{kty}` (RSA, EC, OKP)")),
     };
@@ -423,10 +376,5 @@ fn jwk_to_key(jwk: &JwkEntry) -> Result<PublicKey, String> {
         }
     };
     probe(&key, key_type).map_err(|()| "the public key is corrupt".to_owned())?;
-    Ok(PublicKey {
-        key_type,
-        alg,
-        key_use: jwk.key_use.clone(),
-        key,
-    })
+    Ok(PublicKey { key_type, alg, key_use: jwk.key_use.clone(), key })
 }

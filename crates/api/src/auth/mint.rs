@@ -46,32 +46,19 @@ struct MintedClaims<'a> {
 /// [`AuthError::InvalidTtl`] for a zero or over-long `ttl`, the
 /// [`Principal::new`] errors for roles and subject (no role; a participant
 /// whose subject is not a person id), and [`AuthError::Signing`].
-pub fn mint(
-    config: &AuthConfig,
-    roles: &[Role],
-    subject: &str,
-    ttl: Duration,
-) -> Result<String, AuthError> {
+pub fn mint(config: &AuthConfig, roles: &[Role], subject: &str, ttl: Duration) -> Result<String, AuthError> {
     let secret = config.hs256_secret.as_ref().ok_or(AuthError::NoSecret)?;
     let secret = secret.expose_secret().as_bytes();
     if secret.len() < MIN_HS256_SECRET_BYTES {
-        return Err(AuthError::WeakSecret {
-            min_bytes: MIN_HS256_SECRET_BYTES,
-        });
+        return Err(AuthError::WeakSecret { min_bytes: MIN_HS256_SECRET_BYTES });
     }
     if config.issuer.trim().is_empty() {
-        return Err(AuthError::EmptySetting {
-            setting: "TANDEM_JWT_ISSUER",
-        });
+        return Err(AuthError::EmptySetting { setting: "TANDEM_JWT_ISSUER" });
     }
     if config.audience.trim().is_empty() {
-        return Err(AuthError::EmptySetting {
-            setting: "TANDEM_JWT_AUDIENCE",
-        });
+        return Err(AuthError::EmptySetting { setting: "TANDEM_JWT_AUDIENCE" });
     }
-    let invalid_ttl = AuthError::InvalidTtl {
-        max_secs: MAX_MINT_TTL.as_secs(),
-    };
+    let invalid_ttl = AuthError::InvalidTtl { max_secs: MAX_MINT_TTL.as_secs() };
     if ttl.is_zero() || ttl > MAX_MINT_TTL {
         return Err(invalid_ttl);
     }
@@ -81,9 +68,7 @@ pub fn mint(
     let now = Utc::now().timestamp();
     let expires_at = chrono::DateTime::from_timestamp(now, 0)
         .and_then(|now| now.checked_add_signed(ttl))
-        .ok_or(AuthError::InvalidTtl {
-            max_secs: MAX_MINT_TTL.as_secs(),
-        })?;
+        .ok_or(AuthError::InvalidTtl { max_secs: MAX_MINT_TTL.as_secs() })?;
     let jti = Uuid::now_v7().to_string();
     // Same rules as verification, so the token is never refused later.
     let principal = Principal::new(subject, roles.iter().copied(), expires_at, Some(jti.clone()))?;
@@ -98,10 +83,6 @@ pub fn mint(
         exp: expires_at.timestamp(),
         jti,
     };
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret),
-    )
-    .map_err(AuthError::Signing)
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
+        .map_err(AuthError::Signing)
 }

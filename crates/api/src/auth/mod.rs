@@ -15,7 +15,7 @@
 //! * [`verifier`] — [`Verifier`]: start-up validation of the configuration
 //!   and per-request verification.
 //! * [`principal`] and [`role`] — the verified caller.
-//! * [`mint`] — development tokens.
+//! * [`mint`](mod@mint) — development tokens ([`mint()`](fn@mint)).
 //! * [`error`] — [`AuthError`], the one error type of the module.
 //!
 //! Hardening beyond `jsonwebtoken`'s defaults (see `STYLE.md`, "Known

@@ -49,13 +49,7 @@ impl Principal {
         if person_id.is_none() && roles.contains(&Role::Participant) {
             return Err(AuthError::SubjectNotAPerson);
         }
-        Ok(Self {
-            subject,
-            roles,
-            person_id,
-            expires_at,
-            token_id,
-        })
+        Ok(Self { subject, roles, person_id, expires_at, token_id })
     }
 
     /// The token's `sub`: a person id for people, a client name for machine
@@ -107,11 +101,7 @@ impl Principal {
     pub fn primary_role(&self) -> Role {
         // `new` guarantees at least one role; the fallback only satisfies
         // the type and is the least privileged choice.
-        self.roles
-            .iter()
-            .copied()
-            .min_by_key(|role| role.precedence())
-            .unwrap_or(Role::Participant)
+        self.roles.iter().copied().min_by_key(|role| role.precedence()).unwrap_or(Role::Participant)
     }
 
     /// The primary role's name, for the actor role in event metadata

@@ -30,13 +30,7 @@ pub enum Role {
 
 impl Role {
     /// Every role, in declaration order.
-    pub const ALL: [Self; 5] = [
-        Self::Admin,
-        Self::Coordinator,
-        Self::Participant,
-        Self::Integrator,
-        Self::Analyst,
-    ];
+    pub const ALL: [Self; 5] = [Self::Admin, Self::Coordinator, Self::Participant, Self::Integrator, Self::Analyst];
 
     /// The lowercase wire name.
     #[must_use]

@@ -20,8 +20,8 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::AuthError;
@@ -53,33 +53,23 @@ pub(super) struct CheckedHeader {
 /// Runs every pre-verification check on `token` (see the module doc).
 pub(super) fn check(token: &str, accepted: &[Algorithm]) -> Result<CheckedHeader, AuthError> {
     if token.len() > MAX_TOKEN_BYTES {
-        return Err(AuthError::TooLong {
-            max: MAX_TOKEN_BYTES,
-        });
+        return Err(AuthError::TooLong { max: MAX_TOKEN_BYTES });
     }
     let mut segments = token.split('.');
-    let (Some(header), Some(payload), Some(signature), None) = (
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
-    ) else {
+    let (Some(header), Some(payload), Some(signature), None) =
+        (segments.next(), segments.next(), segments.next(), segments.next())
+    else {
         return Err(AuthError::Malformed);
     };
     if header.is_empty()
         || payload.is_empty()
-        || ![header, payload, signature]
-            .iter()
-            .all(|segment| is_base64url(segment))
+        || ![header, payload, signature].iter().all(|segment| is_base64url(segment))
     {
         return Err(AuthError::Malformed);
     }
 
-    let header_bytes = URL_SAFE_NO_PAD
-        .decode(header)
-        .map_err(|_| AuthError::Malformed)?;
-    let UniqueKeyObject(header) =
-        serde_json::from_slice(&header_bytes).map_err(|_| AuthError::Malformed)?;
+    let header_bytes = URL_SAFE_NO_PAD.decode(header).map_err(|_| AuthError::Malformed)?;
+    let UniqueKeyObject(header) = serde_json::from_slice(&header_bytes).map_err(|_| AuthError::Malformed)?;
 
     let alg = match header.get("alg") {
         Some(Value::String(alg)) => alg,
@@ -90,10 +80,7 @@ pub(super) fn check(token: &str, accepted: &[Algorithm]) -> Result<CheckedHeader
     if alg.trim().eq_ignore_ascii_case("none") {
         return Err(AuthError::Unsigned);
     }
-    if let Some(parameter) = FORBIDDEN_HEADER_PARAMETERS
-        .into_iter()
-        .find(|parameter| header.contains_key(*parameter))
-    {
+    if let Some(parameter) = FORBIDDEN_HEADER_PARAMETERS.into_iter().find(|parameter| header.contains_key(*parameter)) {
         return Err(AuthError::ForbiddenHeader { parameter });
     }
     // Exact, case-sensitive match against the configured set only.
@@ -105,9 +92,7 @@ pub(super) fn check(token: &str, accepted: &[Algorithm]) -> Result<CheckedHeader
 
     let kid = match header.get("kid") {
         None => None,
-        Some(Value::String(kid)) if !kid.is_empty() && kid.len() <= MAX_KID_LEN => {
-            Some(kid.clone())
-        }
+        Some(Value::String(kid)) if !kid.is_empty() && kid.len() <= MAX_KID_LEN => Some(kid.clone()),
         Some(_) => return Err(AuthError::Malformed),
     };
 
@@ -122,9 +107,7 @@ pub(super) fn check(token: &str, accepted: &[Algorithm]) -> Result<CheckedHeader
 /// The unpadded base64url alphabet (RFC 7515 §2); anything else, including
 /// `=` padding and blanks, makes the token malformed.
 fn is_base64url(segment: &str) -> bool {
-    segment
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    segment.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// A JSON object that refuses duplicate keys. RFC 7515 §4 lets a parser

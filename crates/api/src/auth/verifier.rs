@@ -36,14 +36,7 @@ pub struct Verifier {
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Verifier")
-            .field(
-                "algorithms",
-                &self
-                    .algorithms
-                    .iter()
-                    .map(|alg| algorithm_name(*alg))
-                    .collect::<Vec<_>>(),
-            )
+            .field("algorithms", &self.algorithms.iter().map(|alg| algorithm_name(*alg)).collect::<Vec<_>>())
             .field("keys", &self.keys)
             .finish_non_exhaustive()
     }
@@ -62,27 +55,17 @@ impl Verifier {
     /// unreadable, private, corrupt or unsupported key or JWKS.
     pub fn new(config: &AuthConfig) -> Result<Self, AuthError> {
         if config.issuer.trim().is_empty() {
-            return Err(AuthError::EmptySetting {
-                setting: "TANDEM_JWT_ISSUER",
-            });
+            return Err(AuthError::EmptySetting { setting: "TANDEM_JWT_ISSUER" });
         }
         if config.audience.trim().is_empty() {
-            return Err(AuthError::EmptySetting {
-                setting: "TANDEM_JWT_AUDIENCE",
-            });
+            return Err(AuthError::EmptySetting { setting: "TANDEM_JWT_AUDIENCE" });
         }
         if config.leeway_secs > MAX_LEEWAY_SECS {
-            return Err(AuthError::LeewayTooLarge {
-                leeway_secs: config.leeway_secs,
-                max_secs: MAX_LEEWAY_SECS,
-            });
+            return Err(AuthError::LeewayTooLarge { leeway_secs: config.leeway_secs, max_secs: MAX_LEEWAY_SECS });
         }
         let algorithms = parse_algorithms(&config.algorithms)?;
         let keys = load_keys(config, &algorithms)?;
-        let validations = algorithms
-            .iter()
-            .map(|alg| (*alg, validation(config, *alg)))
-            .collect();
+        let validations = algorithms.iter().map(|alg| (*alg, validation(config, *alg))).collect();
         tracing::info!(
             algorithms = ?algorithms.iter().map(|alg| algorithm_name(*alg)).collect::<Vec<_>>(),
             key_ids = ?keys.key_ids(),
@@ -91,11 +74,7 @@ impl Verifier {
             leeway_secs = config.leeway_secs,
             "JWT verifier configured"
         );
-        Ok(Self {
-            algorithms,
-            validations,
-            keys,
-        })
+        Ok(Self { algorithms, validations, keys })
     }
 
     /// Verifies a bearer token (without the `Bearer ` prefix).
@@ -106,13 +85,8 @@ impl Verifier {
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         let header = token::check(token, &self.algorithms)?;
         let key = self.keys.select(header.alg, header.kid.as_deref())?;
-        let validation = self
-            .validations
-            .get(&header.alg)
-            .ok_or(AuthError::AlgorithmNotAllowed)?;
-        let claims = jsonwebtoken::decode::<Claims>(token, key, validation)
-            .map_err(|err| refusal(&err))?
-            .claims;
+        let validation = self.validations.get(&header.alg).ok_or(AuthError::AlgorithmNotAllowed)?;
+        let claims = jsonwebtoken::decode::<Claims>(token, key, validation).map_err(|err| refusal(&err))?.claims;
         claims.into_principal()
     }
 }
@@ -129,9 +103,7 @@ fn parse_algorithms(names: &[String]) -> Result<Vec<Algorithm>, AuthError> {
     if algorithms.is_empty() {
         return Err(AuthError::NoAlgorithm);
     }
-    let hmac = algorithms
-        .iter()
-        .any(|alg| alg.family() == AlgorithmFamily::Hmac);
+    let hmac = algorithms.iter().any(|alg| alg.family() == AlgorithmFamily::Hmac);
     if hmac && algorithms.len() > 1 {
         return Err(AuthError::MixedAlgorithms);
     }
@@ -143,34 +115,22 @@ fn load_keys(config: &AuthConfig, algorithms: &[Algorithm]) -> Result<KeyStore, 
     let hmac = algorithms.contains(&Algorithm::HS256);
     if hmac {
         if config.public_key_pem_file.is_some() {
-            return Err(AuthError::UnusedKeyMaterial {
-                setting: "TANDEM_JWT_PUBLIC_KEY_FILE",
-            });
+            return Err(AuthError::UnusedKeyMaterial { setting: "TANDEM_JWT_PUBLIC_KEY_FILE" });
         }
         if config.jwks_file.is_some() {
-            return Err(AuthError::UnusedKeyMaterial {
-                setting: "TANDEM_JWT_JWKS_FILE",
-            });
+            return Err(AuthError::UnusedKeyMaterial { setting: "TANDEM_JWT_JWKS_FILE" });
         }
-        let secret = config
-            .hs256_secret
-            .as_ref()
-            .ok_or_else(|| AuthError::MissingKey {
-                algorithm: "HS256".to_owned(),
-            })?;
+        let secret =
+            config.hs256_secret.as_ref().ok_or_else(|| AuthError::MissingKey { algorithm: "HS256".to_owned() })?;
         let secret = secret.expose_secret().as_bytes();
         if secret.len() < MIN_HS256_SECRET_BYTES {
-            return Err(AuthError::WeakSecret {
-                min_bytes: MIN_HS256_SECRET_BYTES,
-            });
+            return Err(AuthError::WeakSecret { min_bytes: MIN_HS256_SECRET_BYTES });
         }
         return Ok(KeyStore::Secret(DecodingKey::from_secret(secret)));
     }
 
     if config.hs256_secret.is_some() {
-        return Err(AuthError::UnusedKeyMaterial {
-            setting: "TANDEM_JWT_SECRET",
-        });
+        return Err(AuthError::UnusedKeyMaterial { setting: "TANDEM_JWT_SECRET" });
     }
     let keys = match (&config.public_key_pem_file, &config.jwks_file) {
         (Some(_), Some(_)) => return Err(AuthError::AmbiguousKeySource),
@@ -178,10 +138,7 @@ fn load_keys(config: &AuthConfig, algorithms: &[Algorithm]) -> Result<KeyStore, 
         (None, Some(jwks)) => KeyStore::Jwks(keys::load_jwks(jwks)?),
         (None, None) => {
             return Err(AuthError::MissingKey {
-                algorithm: algorithms
-                    .first()
-                    .map_or("", |alg| algorithm_name(*alg))
-                    .to_owned(),
+                algorithm: algorithms.first().map_or("", |alg| algorithm_name(*alg)).to_owned(),
             });
         }
     };
@@ -189,10 +146,7 @@ fn load_keys(config: &AuthConfig, algorithms: &[Algorithm]) -> Result<KeyStore, 
         if !keys.verifies(*alg) {
             let algorithm = algorithm_name(*alg).to_owned();
             return Err(match keys.pem_key_type() {
-                Some(key_type) => AuthError::KeyMismatch {
-                    algorithm,
-                    key: key_type.to_string(),
-                },
+                Some(key_type) => AuthError::KeyMismatch { algorithm, key: key_type.to_string() },
                 None => AuthError::MissingKey { algorithm },
             });
         }
@@ -225,12 +179,8 @@ fn refusal(err: &jsonwebtoken::errors::Error) -> AuthError {
         ErrorKind::ImmatureSignature => AuthError::NotYetValid,
         ErrorKind::InvalidIssuer => AuthError::WrongIssuer,
         ErrorKind::InvalidAudience => AuthError::WrongAudience,
-        ErrorKind::MissingRequiredClaim(claim) => AuthError::MissingClaim {
-            claim: claim_name(claim),
-        },
-        ErrorKind::InvalidClaimFormat(claim) => AuthError::InvalidClaim {
-            claim: claim_name(claim),
-        },
+        ErrorKind::MissingRequiredClaim(claim) => AuthError::MissingClaim { claim: claim_name(claim) },
+        ErrorKind::InvalidClaimFormat(claim) => AuthError::InvalidClaim { claim: claim_name(claim) },
         ErrorKind::InvalidAlgorithm
         | ErrorKind::MissingAlgorithm
         | ErrorKind::InvalidAlgorithmName
@@ -276,11 +226,7 @@ impl Claims {
         let Some(Value::String(subject)) = self.sub else {
             return Err(AuthError::InvalidClaim { claim: "sub" });
         };
-        let expires_at = self
-            .exp
-            .as_ref()
-            .and_then(numeric_date)
-            .ok_or(AuthError::InvalidClaim { claim: "exp" })?;
+        let expires_at = self.exp.as_ref().and_then(numeric_date).ok_or(AuthError::InvalidClaim { claim: "exp" })?;
         let token_id = match self.jti {
             None => None,
             Some(Value::String(jti)) => Some(jti),

@@ -68,6 +68,8 @@ pub struct ApiState {
     pub waiter: Waiter,
     pub hub: EventHub,
     pub limits: Limits,
+    /// Where operations and appended events are counted.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// The caller of one request or websocket connection; `None` when anonymous.
@@ -109,6 +111,7 @@ pub type TandemSchema = Schema<Query, Mutation, Subscription>;
 #[must_use]
 pub fn build(state: ApiState) -> TandemSchema {
     let limits = state.limits.clone();
+    let metrics = state.metrics.graphql_extension();
     Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .data(Arc::new(state))
         .limit_depth(limits.max_depth)
@@ -116,13 +119,19 @@ pub fn build(state: ApiState) -> TandemSchema {
         .limit_recursive_depth(64)
         .limit_directives(50)
         .extension(ErrorCodes)
+        .extension(metrics)
         .finish()
+}
+
+/// The schema without any state: for introspection and the SDL only;
+/// executing an operation on it fails.
+#[must_use]
+pub fn stateless() -> TandemSchema {
+    Schema::build(Query::default(), Mutation::default(), Subscription::default()).finish()
 }
 
 /// The SDL of the schema, as checked in at `schema/schema.graphql`.
 #[must_use]
 pub fn sdl() -> String {
-    Schema::build(Query::default(), Mutation::default(), Subscription::default())
-        .finish()
-        .sdl_with_options(async_graphql::SDLExportOptions::new().sorted_fields().sorted_enum_items())
+    stateless().sdl_with_options(async_graphql::SDLExportOptions::new().sorted_fields().sorted_enum_items())
 }

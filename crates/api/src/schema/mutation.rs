@@ -45,13 +45,24 @@ fn int<T>(parse: fn(&'static str, i64) -> Result<T, DomainError>, field: &'stati
 }
 
 /// Runs a command for the caller and returns what it committed.
-async fn run(ctx: &Context<'_>, name: &str, command: Command, key: Option<String>, fingerprint: String) -> Result<Committed, ApiError> {
+async fn run(
+    ctx: &Context<'_>,
+    name: &str,
+    command: Command,
+    key: Option<String>,
+    fingerprint: String,
+) -> Result<Committed, ApiError> {
     let principal = viewer(ctx).ok_or(ApiError::Unauthenticated)?;
-    let mut meta = CommandMeta::new(Actor { subject: principal.subject().to_owned(), role: principal.actor_role().to_owned() });
+    let mut meta =
+        CommandMeta::new(Actor { subject: principal.subject().to_owned(), role: principal.actor_role().to_owned() });
     meta.idempotency_key = key;
     // The same key means the same request only for the same caller and mutation.
     meta.request_fingerprint = Some(format!("{}|{}|{}", principal.subject(), name, fingerprint));
-    state(ctx).commands.handle(command, &meta).await.map_err(Into::into)
+    let done = state(ctx).commands.handle(command, &meta).await.map_err(ApiError::from)?;
+    if !done.replayed {
+        state(ctx).metrics.record_events(&done.events);
+    }
+    Ok(done)
 }
 
 /// Waits until the read models reach `position`.
@@ -83,7 +94,10 @@ fn actor_in_pair(ctx: &Context<'_>, access: Access, by: Option<&ID>, field: &str
             Some(b) if parse_id::<PersonId>(field, b)? != me => Err(ApiError::Forbidden),
             _ => Ok(me),
         },
-        None => by.map(|b| parse_id(field, b)).transpose()?.ok_or_else(|| ApiError::bad_input(field, format!("{field} is required"))),
+        None => by
+            .map(|b| parse_id(field, b))
+            .transpose()?
+            .ok_or_else(|| ApiError::bad_input(field, format!("{field} is required"))),
     }
 }
 
@@ -92,7 +106,8 @@ fn actor_in_pair(ctx: &Context<'_>, access: Access, by: Option<&ID>, field: &str
 async fn pair_members(ctx: &Context<'_>, pair: PairId) -> Result<Vec<PersonId>, ApiError> {
     let events = state(ctx).store.read_stream(pair.as_uuid()).await.map_err(ApiError::internal)?;
     let first = events.into_iter().next().ok_or_else(|| ApiError::not_found("pair"))?;
-    let decoded = tandem_domain::DomainEvent::decode(&first.event_type, first.schema_version, first.data).map_err(ApiError::internal)?;
+    let decoded = tandem_domain::DomainEvent::decode(&first.event_type, first.schema_version, first.data)
+        .map_err(ApiError::internal)?;
     match decoded {
         tandem_domain::DomainEvent::Pair(tandem_domain::pair::PairEvent::PairFormed(f)) => Ok(f.members),
         _ => Err(ApiError::not_found("pair")),
@@ -118,6 +133,7 @@ macro_rules! payload {
             $($field: $ty),*
         }
 
+        $(#[$doc])*
         #[Object]
         impl $name {
             /// The commit position of the change; pass it as `after` to subscriptions or the event feed.
@@ -279,10 +295,15 @@ pub struct ErasePersonInput {
 #[derive(Default)]
 pub struct PeopleMutation;
 
+/// Changes to people.
 #[Object]
 impl PeopleMutation {
     /// Register a person.
-    async fn register_person(&self, ctx: &Context<'_>, input: RegisterPersonInput) -> async_graphql::Result<PersonPayload> {
+    async fn register_person(
+        &self,
+        ctx: &Context<'_>,
+        input: RegisterPersonInput,
+    ) -> async_graphql::Result<PersonPayload> {
         check(ctx, "registerPerson")?;
         let fp = format!("{input:?}");
         let person_id = PersonId::new();
@@ -298,7 +319,8 @@ impl PeopleMutation {
             location: input.location.as_deref().map(|l| short("location", l)).transpose()?,
             hired_on: input.hired_on.unwrap_or_else(today),
         };
-        let done = run(ctx, "registerPerson", Command::Person(PersonCommand::Register(c)), input.idempotency_key, fp).await?;
+        let done =
+            run(ctx, "registerPerson", Command::Person(PersonCommand::Register(c)), input.idempotency_key, fp).await?;
         let person_id = done.events.first().map_or(person_id, |e| PersonId::from_uuid(e.stream_id));
         Ok(PersonPayload { position: done.position, replayed: done.replayed, person_id })
     }
@@ -309,7 +331,9 @@ impl PeopleMutation {
         let fp = format!("{input:?}");
         let person_id: PersonId = parse_id("personId", &input.person_id)?;
         let manager = match (input.manager_id.as_ref(), input.clear_manager.unwrap_or(false)) {
-            (Some(_), true) => return Err(ApiError::bad_input("clearManager", "give managerId or clearManager, not both").into()),
+            (Some(_), true) => {
+                return Err(ApiError::bad_input("clearManager", "give managerId or clearManager, not both").into());
+            }
             (Some(m), false) => Some(Some(parse_id("managerId", m)?)),
             (None, true) => Some(None),
             (None, false) => None,
@@ -324,16 +348,25 @@ impl PeopleMutation {
             location: input.location.as_deref().map(|s| short("location", s).map(Some)).transpose()?,
         };
         let c = UpdatePerson { person_id, changes, effective_on: input.effective_on.unwrap_or_else(today) };
-        let done = run(ctx, "updatePerson", Command::Person(PersonCommand::Update(c)), input.idempotency_key, fp).await?;
+        let done =
+            run(ctx, "updatePerson", Command::Person(PersonCommand::Update(c)), input.idempotency_key, fp).await?;
         Ok(PersonPayload { position: done.position, replayed: done.replayed, person_id })
     }
 
     /// Record that a person left; their pairs are dissolved.
-    async fn record_person_left(&self, ctx: &Context<'_>, input: RecordPersonLeftInput) -> async_graphql::Result<PersonPayload> {
+    async fn record_person_left(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordPersonLeftInput,
+    ) -> async_graphql::Result<PersonPayload> {
         check(ctx, "recordPersonLeft")?;
         let fp = format!("{input:?}");
         let person_id: PersonId = parse_id("personId", &input.person_id)?;
-        let c = PersonCommand::RecordLeft { person_id, left_on: input.left_on.unwrap_or_else(today), reason: input.reason.into() };
+        let c = PersonCommand::RecordLeft {
+            person_id,
+            left_on: input.left_on.unwrap_or_else(today),
+            reason: input.reason.into(),
+        };
         let done = run(ctx, "recordPersonLeft", Command::Person(c), input.idempotency_key, fp).await?;
         Ok(PersonPayload { position: done.position, replayed: done.replayed, person_id })
     }
@@ -353,7 +386,9 @@ impl PeopleMutation {
         check(ctx, "erasePerson")?;
         let fp = format!("{input:?}");
         let person_id: PersonId = parse_id("personId", &input.person_id)?;
-        let done = run(ctx, "erasePerson", Command::Person(PersonCommand::Erase { person_id }), input.idempotency_key, fp).await?;
+        let done =
+            run(ctx, "erasePerson", Command::Person(PersonCommand::Erase { person_id }), input.idempotency_key, fp)
+                .await?;
         Ok(PersonPayload { position: done.position, replayed: done.replayed, person_id })
     }
 }
@@ -469,7 +504,10 @@ fn participant_of(ctx: &Context<'_>, access: Access, person: Option<&ID>) -> Res
             Some(p) if parse_id::<PersonId>("personId", p)? != me => Err(ApiError::Forbidden),
             _ => Ok(me),
         },
-        None => person.map(|p| parse_id("personId", p)).transpose()?.ok_or_else(|| ApiError::bad_input("personId", "personId is required")),
+        None => person
+            .map(|p| parse_id("personId", p))
+            .transpose()?
+            .ok_or_else(|| ApiError::bad_input("personId", "personId is required")),
     }
 }
 
@@ -477,10 +515,15 @@ fn participant_of(ctx: &Context<'_>, access: Access, person: Option<&ID>) -> Res
 #[derive(Default)]
 pub struct ProgramMutation;
 
+/// Changes to programs and enrolments.
 #[Object]
 impl ProgramMutation {
     /// Launch a program.
-    async fn launch_program(&self, ctx: &Context<'_>, input: LaunchProgramInput) -> async_graphql::Result<ProgramPayload> {
+    async fn launch_program(
+        &self,
+        ctx: &Context<'_>,
+        input: LaunchProgramInput,
+    ) -> async_graphql::Result<ProgramPayload> {
         check(ctx, "launchProgram")?;
         let fp = format!("{input:?}");
         let program_id = ProgramId::new();
@@ -491,10 +534,9 @@ impl ProgramMutation {
                 }
                 GroupFormat::PAIRS
             }
-            GroupKind::Circles => GroupFormat::circles(
-                i64::from(input.min_size.unwrap_or(3)),
-                i64::from(input.max_size.unwrap_or(6)),
-            )?,
+            GroupKind::Circles => {
+                GroupFormat::circles(i64::from(input.min_size.unwrap_or(3)), i64::from(input.max_size.unwrap_or(6)))?
+            }
         };
         let c = LaunchProgram {
             program_id,
@@ -507,18 +549,25 @@ impl ProgramMutation {
             starts_on: input.starts_on.unwrap_or_else(today),
             ends_on: input.ends_on,
         };
-        let done = run(ctx, "launchProgram", Command::Program(ProgramCommand::Launch(c)), input.idempotency_key, fp).await?;
+        let done =
+            run(ctx, "launchProgram", Command::Program(ProgramCommand::Launch(c)), input.idempotency_key, fp).await?;
         let program_id = done.events.first().map_or(program_id, |e| ProgramId::from_uuid(e.stream_id));
         Ok(ProgramPayload { position: done.position, replayed: done.replayed, program_id })
     }
 
     /// Change a program's settings.
-    async fn update_program(&self, ctx: &Context<'_>, input: UpdateProgramInput) -> async_graphql::Result<ProgramPayload> {
+    async fn update_program(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateProgramInput,
+    ) -> async_graphql::Result<ProgramPayload> {
         check(ctx, "updateProgram")?;
         let fp = format!("{input:?}");
         let program_id: ProgramId = parse_id("programId", &input.program_id)?;
         let ends_on = match (input.ends_on, input.clear_ends_on.unwrap_or(false)) {
-            (Some(_), true) => return Err(ApiError::bad_input("clearEndsOn", "give endsOn or clearEndsOn, not both").into()),
+            (Some(_), true) => {
+                return Err(ApiError::bad_input("clearEndsOn", "give endsOn or clearEndsOn, not both").into());
+            }
             (Some(d), false) => Some(Some(d)),
             (None, true) => Some(None),
             (None, false) => None,
@@ -530,12 +579,23 @@ impl ProgramMutation {
             cadence_days: input.cadence_days.map(|d| int(CadenceDays::parse, "cadenceDays", d)).transpose()?,
             ends_on,
         };
-        let done = run(ctx, "updateProgram", Command::Program(ProgramCommand::Update { program_id, changes }), input.idempotency_key, fp).await?;
+        let done = run(
+            ctx,
+            "updateProgram",
+            Command::Program(ProgramCommand::Update { program_id, changes }),
+            input.idempotency_key,
+            fp,
+        )
+        .await?;
         Ok(ProgramPayload { position: done.position, replayed: done.replayed, program_id })
     }
 
     /// Close a program; its pairs are dissolved.
-    async fn close_program(&self, ctx: &Context<'_>, input: CloseProgramInput) -> async_graphql::Result<ProgramPayload> {
+    async fn close_program(
+        &self,
+        ctx: &Context<'_>,
+        input: CloseProgramInput,
+    ) -> async_graphql::Result<ProgramPayload> {
         check(ctx, "closeProgram")?;
         let fp = format!("{input:?}");
         let program_id: ProgramId = parse_id("programId", &input.program_id)?;
@@ -549,7 +609,11 @@ impl ProgramMutation {
     }
 
     /// Enrol a person in a program.
-    async fn enrol_participant(&self, ctx: &Context<'_>, input: EnrolParticipantInput) -> async_graphql::Result<ProgramPayload> {
+    async fn enrol_participant(
+        &self,
+        ctx: &Context<'_>,
+        input: EnrolParticipantInput,
+    ) -> async_graphql::Result<ProgramPayload> {
         let access = check(ctx, "enrolParticipant")?;
         let fp = format!("{input:?}");
         let program_id: ProgramId = parse_id("programId", &input.program_id)?;
@@ -562,12 +626,17 @@ impl ProgramMutation {
             skills: tags("skills", input.skills)?,
             wants_to_work_on: long("wantsToWorkOn", input.wants_to_work_on.as_deref())?,
         };
-        let done = run(ctx, "enrolParticipant", Command::Program(ProgramCommand::Enrol(c)), input.idempotency_key, fp).await?;
+        let done =
+            run(ctx, "enrolParticipant", Command::Program(ProgramCommand::Enrol(c)), input.idempotency_key, fp).await?;
         Ok(ProgramPayload { position: done.position, replayed: done.replayed, program_id })
     }
 
     /// Withdraw a person from a program.
-    async fn withdraw_participant(&self, ctx: &Context<'_>, input: WithdrawParticipantInput) -> async_graphql::Result<ProgramPayload> {
+    async fn withdraw_participant(
+        &self,
+        ctx: &Context<'_>,
+        input: WithdrawParticipantInput,
+    ) -> async_graphql::Result<ProgramPayload> {
         let access = check(ctx, "withdrawParticipant")?;
         let fp = format!("{input:?}");
         let program_id: ProgramId = parse_id("programId", &input.program_id)?;
@@ -786,7 +855,13 @@ pub struct DissolvePairInput {
 #[derive(Default)]
 pub struct PairMutation;
 
-async fn pair_command(ctx: &Context<'_>, name: &str, c: PairCommand, key: Option<String>, fp: String) -> Result<Committed, ApiError> {
+async fn pair_command(
+    ctx: &Context<'_>,
+    name: &str,
+    c: PairCommand,
+    key: Option<String>,
+    fp: String,
+) -> Result<Committed, ApiError> {
     run(ctx, name, Command::Pair(c), key, fp).await
 }
 
@@ -794,6 +869,7 @@ fn pair_payload(done: &Committed, pair_id: PairId) -> PairPayload {
     PairPayload { position: done.position, replayed: done.replayed, pair_id }
 }
 
+/// Changes inside pairs and circles.
 #[Object]
 impl PairMutation {
     /// Form a pair or circle.
@@ -804,7 +880,8 @@ impl PairMutation {
         if input.member_ids.len() > usize::from(v::MAX_CIRCLE_SIZE) {
             return Err(ApiError::bad_input("memberIds", format!("at most {} members", v::MAX_CIRCLE_SIZE)).into());
         }
-        let members = input.member_ids.iter().map(|m| parse_id("memberIds", m)).collect::<Result<Vec<PersonId>, _>>()?;
+        let members =
+            input.member_ids.iter().map(|m| parse_id("memberIds", m)).collect::<Result<Vec<PersonId>, _>>()?;
         let formed_by = match acting_person(ctx, access)? {
             Some(me) if !members.contains(&me) => return Err(ApiError::Forbidden.into()),
             Some(_) => v::FormedBy::SelfSelected,
@@ -825,7 +902,11 @@ impl PairMutation {
     }
 
     /// Plan a session.
-    async fn schedule_session(&self, ctx: &Context<'_>, input: ScheduleSessionInput) -> async_graphql::Result<SessionPayload> {
+    async fn schedule_session(
+        &self,
+        ctx: &Context<'_>,
+        input: ScheduleSessionInput,
+    ) -> async_graphql::Result<SessionPayload> {
         let access = check(ctx, "scheduleSession")?;
         let fp = format!("{input:?}");
         let pair_id: PairId = parse_id("pairId", &input.pair_id)?;
@@ -849,7 +930,8 @@ impl PairMutation {
         let fp = format!("{input:?}");
         let pair_id: PairId = parse_id("pairId", &input.pair_id)?;
         let by = actor_in_pair(ctx, access, input.by_id.as_ref(), "byId")?;
-        let session_id = input.session_id.as_ref().map(|s| parse_id("sessionId", s)).transpose()?.unwrap_or_else(SessionId::new);
+        let session_id =
+            input.session_id.as_ref().map(|s| parse_id("sessionId", s)).transpose()?.unwrap_or_else(SessionId::new);
         let activities = input.activities.unwrap_or_default();
         if activities.len() > 32 {
             return Err(ApiError::bad_input("activities", "at most 32 activities").into());
@@ -860,7 +942,12 @@ impl PairMutation {
         }
         let coaching = coaching_in
             .iter()
-            .map(|c| Ok(Coaching { coach: parse_id("coaching.coachId", &c.coach_id)?, coachee: parse_id("coaching.coacheeId", &c.coachee_id)? }))
+            .map(|c| {
+                Ok(Coaching {
+                    coach: parse_id("coaching.coachId", &c.coach_id)?,
+                    coachee: parse_id("coaching.coacheeId", &c.coachee_id)?,
+                })
+            })
             .collect::<Result<Vec<_>, ApiError>>()?;
         let c = PairCommand::HoldSession {
             pair_id,
@@ -881,19 +968,28 @@ impl PairMutation {
     }
 
     /// Cancel a planned session.
-    async fn cancel_session(&self, ctx: &Context<'_>, input: CancelSessionInput) -> async_graphql::Result<SessionPayload> {
+    async fn cancel_session(
+        &self,
+        ctx: &Context<'_>,
+        input: CancelSessionInput,
+    ) -> async_graphql::Result<SessionPayload> {
         let access = check(ctx, "cancelSession")?;
         let fp = format!("{input:?}");
         let pair_id: PairId = parse_id("pairId", &input.pair_id)?;
         let session_id: SessionId = parse_id("sessionId", &input.session_id)?;
         let by = actor_in_pair(ctx, access, input.by_id.as_ref(), "byId")?;
-        let c = PairCommand::CancelSession { pair_id, session_id, by, reason: long("reason", input.reason.as_deref())? };
+        let c =
+            PairCommand::CancelSession { pair_id, session_id, by, reason: long("reason", input.reason.as_deref())? };
         let done = pair_command(ctx, "cancelSession", c, input.idempotency_key, fp).await?;
         Ok(SessionPayload { position: done.position, replayed: done.replayed, pair_id, session_id })
     }
 
     /// Give feedback to another member of the pair.
-    async fn give_feedback(&self, ctx: &Context<'_>, input: GiveFeedbackInput) -> async_graphql::Result<FeedbackPayload> {
+    async fn give_feedback(
+        &self,
+        ctx: &Context<'_>,
+        input: GiveFeedbackInput,
+    ) -> async_graphql::Result<FeedbackPayload> {
         let access = check(ctx, "giveFeedback")?;
         let fp = format!("{input:?}");
         let pair_id: PairId = parse_id("pairId", &input.pair_id)?;
@@ -941,7 +1037,11 @@ impl PairMutation {
                 title: short("title", &input.title)?,
                 description: long("description", input.description.as_deref())?,
                 due_on: input.due_on,
-                accountability_partner: input.accountability_partner_id.as_ref().map(|p| parse_id("accountabilityPartnerId", p)).transpose()?,
+                accountability_partner: input
+                    .accountability_partner_id
+                    .as_ref()
+                    .map(|p| parse_id("accountabilityPartnerId", p))
+                    .transpose()?,
                 set_on: today(),
             },
         };
@@ -951,7 +1051,11 @@ impl PairMutation {
     }
 
     /// Record progress on a goal (its owner or accountability partner).
-    async fn record_goal_progress(&self, ctx: &Context<'_>, input: RecordGoalProgressInput) -> async_graphql::Result<GoalPayload> {
+    async fn record_goal_progress(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordGoalProgressInput,
+    ) -> async_graphql::Result<GoalPayload> {
         let access = check(ctx, "recordGoalProgress")?;
         let fp = format!("{input:?}");
         let pair_id: PairId = parse_id("pairId", &input.pair_id)?;
@@ -976,7 +1080,13 @@ impl PairMutation {
         let pair_id: PairId = parse_id("pairId", &input.pair_id)?;
         let goal_id: GoalId = parse_id("goalId", &input.goal_id)?;
         let by = actor_in_pair(ctx, access, None, "byId")?;
-        let c = PairCommand::CompleteGoal { pair_id, goal_id, by, note: long("note", input.note.as_deref())?, completed_on: today() };
+        let c = PairCommand::CompleteGoal {
+            pair_id,
+            goal_id,
+            by,
+            note: long("note", input.note.as_deref())?,
+            completed_on: today(),
+        };
         let done = pair_command(ctx, "completeGoal", c, input.idempotency_key, fp).await?;
         Ok(GoalPayload { position: done.position, replayed: done.replayed, pair_id, goal_id })
     }
@@ -988,7 +1098,13 @@ impl PairMutation {
         let pair_id: PairId = parse_id("pairId", &input.pair_id)?;
         let goal_id: GoalId = parse_id("goalId", &input.goal_id)?;
         let by = actor_in_pair(ctx, access, None, "byId")?;
-        let c = PairCommand::AbandonGoal { pair_id, goal_id, by, reason: long("note", input.note.as_deref())?, abandoned_on: today() };
+        let c = PairCommand::AbandonGoal {
+            pair_id,
+            goal_id,
+            by,
+            reason: long("note", input.note.as_deref())?,
+            abandoned_on: today(),
+        };
         let done = pair_command(ctx, "abandonGoal", c, input.idempotency_key, fp).await?;
         Ok(GoalPayload { position: done.position, replayed: done.replayed, pair_id, goal_id })
     }
@@ -999,7 +1115,12 @@ impl PairMutation {
         let fp = format!("{input:?}");
         let pair_id: PairId = parse_id("pairId", &input.pair_id)?;
         require_member_if_own(ctx, access, pair_id).await?;
-        let c = PairCommand::Pause { pair_id, reason: long("reason", input.reason.as_deref())?, paused_on: today(), until: input.until };
+        let c = PairCommand::Pause {
+            pair_id,
+            reason: long("reason", input.reason.as_deref())?,
+            paused_on: today(),
+            until: input.until,
+        };
         let done = pair_command(ctx, "pausePair", c, input.idempotency_key, fp).await?;
         Ok(pair_payload(&done, pair_id))
     }
@@ -1010,7 +1131,14 @@ impl PairMutation {
         let fp = format!("{input:?}");
         let pair_id: PairId = parse_id("pairId", &input.pair_id)?;
         require_member_if_own(ctx, access, pair_id).await?;
-        let done = pair_command(ctx, "resumePair", PairCommand::Resume { pair_id, resumed_on: today() }, input.idempotency_key, fp).await?;
+        let done = pair_command(
+            ctx,
+            "resumePair",
+            PairCommand::Resume { pair_id, resumed_on: today() },
+            input.idempotency_key,
+            fp,
+        )
+        .await?;
         Ok(pair_payload(&done, pair_id))
     }
 
@@ -1036,4 +1164,3 @@ impl PairMutation {
 fn replayed_id(done: &Committed, field: &str) -> Option<uuid::Uuid> {
     done.events.first()?.data.get(field)?.as_str()?.parse().ok()
 }
-

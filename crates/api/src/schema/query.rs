@@ -11,7 +11,7 @@ use super::types::pair::{FeedbackConnection, GoalConnection, PairConnection, Ses
 use super::types::person::PersonConnection;
 use super::types::program::{ProgramConnection, program_pairs, projection_error, stats};
 use super::types::{
-    Pair, PageInfo, Person, Program, ProgramStats, can_see_pair, load_error, loaders, me_as_participant, page_size,
+    PageInfo, Pair, Person, Program, ProgramStats, can_see_pair, load_error, loaders, me_as_participant, page_size,
     parse_id,
 };
 use super::{check, state, viewer};
@@ -71,6 +71,7 @@ fn check_len(field: &str, value: &Option<String>, max: usize) -> Result<(), ApiE
     Ok(())
 }
 
+/// Reads over the read models.
 #[Object]
 impl RootQuery {
     /// The caller.
@@ -105,7 +106,10 @@ impl RootQuery {
         let f = filter.unwrap_or_default();
         check_len("filter.department", &f.department, 200)?;
         check_len("filter.search", &f.search, 200)?;
-        let level = f.level.map(|l| i16::try_from(l).map_err(|_| ApiError::bad_input("filter.level", "out of range"))).transpose()?;
+        let level = f
+            .level
+            .map(|l| i16::try_from(l).map_err(|_| ApiError::bad_input("filter.level", "out of range")))
+            .transpose()?;
         let program = f.program_id.as_ref().map(|p| parse_id::<ProgramId>("filter.programId", p)).transpose()?;
         let filter = PeopleFilter {
             department: f.department,
@@ -251,18 +255,12 @@ impl RootQuery {
         let pairs = loaders(ctx)?.pairs_of_person.load_one(me).await.map_err(load_error)?.unwrap_or_default();
         let ids: Vec<PairId> = pairs.iter().map(|p| PairId::from_uuid(p.pair_id)).collect();
         let all = loaders(ctx)?.feedback.load_many(ids.iter().copied()).await.map_err(load_error)?;
-        let mut rows: Vec<_> = all
-            .into_values()
-            .flatten()
-            .filter(|f| super::types::pair::feedback_readable(ctx, f))
-            .collect();
+        let mut rows: Vec<_> =
+            all.into_values().flatten().filter(|f| super::types::pair::feedback_readable(ctx, f)).collect();
         rows.sort_by(|a, b| (a.given_at, a.feedback_id).cmp(&(b.given_at, b.feedback_id)));
         let first = page_size(ctx, first)?;
         let (items, info) = super::types::page_in_memory(rows, first, after.as_deref(), |f| f.feedback_id.to_string())?;
-        Ok(FeedbackConnection::new(
-            items.into_iter().map(|(c, f)| (c, super::types::Feedback(f))).collect(),
-            info,
-        ))
+        Ok(FeedbackConnection::new(items.into_iter().map(|(c, f)| (c, super::types::Feedback(f))).collect(), info))
     }
 
     /// Statistics of a program as of a date (default today).

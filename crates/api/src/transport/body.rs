@@ -40,10 +40,7 @@ pub(crate) fn classify(response: &mut Response) -> Outcome {
         return Outcome::Executed;
     }
     for error in &mut response.errors {
-        let has_code = error
-            .extensions
-            .as_ref()
-            .is_some_and(|extensions| extensions.get("code").is_some());
+        let has_code = error.extensions.as_ref().is_some_and(|extensions| extensions.get("code").is_some());
         if !has_code {
             *error = with_code(error.clone(), codes::GRAPHQL_VALIDATION_FAILED);
         }
@@ -75,11 +72,7 @@ impl<'a> Body<'a> {
     /// The body of request errors the transport raised itself.
     pub(crate) fn errors(errors: &'a [ServerError]) -> Self {
         static NO_EXTENSIONS: BTreeMap<String, Value> = BTreeMap::new();
-        Self {
-            data: None,
-            errors,
-            extensions: &NO_EXTENSIONS,
-        }
+        Self { data: None, errors, extensions: &NO_EXTENSIONS }
     }
 }
 
@@ -108,6 +101,7 @@ pub(crate) fn to_json(body: &Body<'_>) -> Vec<u8> {
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a test fails by panicking")]
 mod tests {
     use async_graphql::{PathSegment, Pos};
     use serde_json::json;
@@ -116,10 +110,8 @@ mod tests {
 
     #[test]
     fn request_errors_lose_data_and_gain_a_code() {
-        let mut response = Response::from_errors(vec![ServerError::new(
-            "Unknown field \"nope\"",
-            Some(Pos { line: 1, column: 3 }),
-        )]);
+        let mut response =
+            Response::from_errors(vec![ServerError::new("Unknown field \"nope\"", Some(Pos { line: 1, column: 3 }))]);
         assert_eq!(classify(&mut response), Outcome::RequestError);
         let body: serde_json::Value =
             serde_json::from_slice(&to_json(&Body::of(&response, Outcome::RequestError))).unwrap();
@@ -150,8 +142,7 @@ mod tests {
 
     #[test]
     fn existing_codes_are_kept() {
-        let mut response =
-            Response::from_errors(vec![error(codes::FORBIDDEN, "not for you")]);
+        let mut response = Response::from_errors(vec![error(codes::FORBIDDEN, "not for you")]);
         assert_eq!(classify(&mut response), Outcome::RequestError);
         let code = response.errors[0].extensions.as_ref().unwrap().get("code");
         assert_eq!(code, Some(&Value::from(codes::FORBIDDEN)));

@@ -55,17 +55,13 @@ pub trait RequestContext: Send + Sync + 'static {
     /// GraphQL error with `extensions.code = error.code` and the status of
     /// [`ContextError::http_status`] (401 with `WWW-Authenticate: Bearer`
     /// for `UNAUTHENTICATED`).
-    fn http<'a>(&'a self, headers: &'a HeaderMap)
-    -> BoxFuture<'a, Result<RequestData, ContextError>>;
+    fn http<'a>(&'a self, headers: &'a HeaderMap) -> BoxFuture<'a, Result<RequestData, ContextError>>;
 
     /// Builds the data of one websocket connection from the payload of its
     /// `connection_init` (e.g. `{"authorization": "Bearer …"}`), once.
     ///
     /// An error closes the socket with 4403 (Forbidden).
-    fn websocket(
-        &self,
-        init_payload: Option<serde_json::Value>,
-    ) -> BoxFuture<'_, Result<RequestData, ContextError>>;
+    fn websocket(&self, init_payload: Option<serde_json::Value>) -> BoxFuture<'_, Result<RequestData, ContextError>>;
 
     /// Data for one operation on a websocket, given the connection's data.
     ///
@@ -95,19 +91,13 @@ impl RequestData {
     /// Data that never expires.
     #[must_use]
     pub fn new(data: Data) -> Self {
-        Self {
-            data,
-            expires_at: None,
-        }
+        Self { data, expires_at: None }
     }
 
     /// Sets the instant the credentials expire.
     #[must_use]
     pub fn expires_at(self, expires_at: DateTime<Utc>) -> Self {
-        Self {
-            expires_at: Some(expires_at),
-            ..self
-        }
+        Self { expires_at: Some(expires_at), ..self }
     }
 }
 
@@ -124,18 +114,12 @@ pub struct ContextError {
 impl ContextError {
     /// Missing, malformed or expired credentials (HTTP 401).
     pub fn unauthenticated(message: impl Into<String>) -> Self {
-        Self {
-            code: codes::UNAUTHENTICATED,
-            message: message.into(),
-        }
+        Self { code: codes::UNAUTHENTICATED, message: message.into() }
     }
 
     /// Valid credentials that may not use the API (HTTP 403).
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self {
-            code: codes::FORBIDDEN,
-            message: message.into(),
-        }
+        Self { code: codes::FORBIDDEN, message: message.into() }
     }
 
     /// The HTTP status for this error: the request failed at the HTTP level
@@ -218,10 +202,7 @@ impl fmt::Debug for TransportConfig {
             .field("connection_init_timeout", &self.connection_init_timeout)
             .field("keep_alive_interval", &self.keep_alive_interval)
             .field("websocket_write_timeout", &self.websocket_write_timeout)
-            .field(
-                "max_operations_per_connection",
-                &self.max_operations_per_connection,
-            )
+            .field("max_operations_per_connection", &self.max_operations_per_connection)
             .field("shutdown", &self.shutdown.is_cancelled())
             .field("open_sockets", &self.sockets.len())
             .field("graphiql", &self.graphiql)
@@ -239,11 +220,7 @@ struct Shared<E> {
 
 /// The router of the GraphQL endpoint: `/graphql` (POST, GET, websocket
 /// upgrade) and, unless disabled, `/graphiql`.
-pub fn router<E: Executor>(
-    executor: E,
-    context: Arc<dyn RequestContext>,
-    config: TransportConfig,
-) -> Router {
+pub fn router<E: Executor>(executor: E, context: Arc<dyn RequestContext>, config: TransportConfig) -> Router {
     let graphiql = config.graphiql.then(|| {
         GraphiQLSource::build()
             .endpoint(&config.public_graphql_path)
@@ -251,11 +228,7 @@ pub fn router<E: Executor>(
             .title("Tandem GraphiQL")
             .finish()
     });
-    let shared = Arc::new(Shared {
-        executor,
-        context,
-        config,
-    });
+    let shared = Arc::new(Shared { executor, context, config });
     let mut router = Router::new().route("/graphql", any(http::graphql::<E>));
     if let Some(page) = graphiql {
         router = router.route("/graphiql", get(move || async move { Html(page) }));

@@ -28,9 +28,7 @@ impl MediaType {
     /// The `Content-Type` of a response of this type (always UTF-8).
     pub(crate) fn content_type(self) -> HeaderValue {
         match self {
-            Self::GraphQlResponse => {
-                HeaderValue::from_static("application/graphql-response+json; charset=utf-8")
-            }
+            Self::GraphQlResponse => HeaderValue::from_static("application/graphql-response+json; charset=utf-8"),
             Self::Json => HeaderValue::from_static("application/json; charset=utf-8"),
         }
     }
@@ -66,9 +64,7 @@ fn quality(ranges: &[(String, f32)], media: MediaType) -> Option<(f32, Specifici
             continue;
         };
         best = match best {
-            Some((best_q, best_s))
-                if best_s > specificity || (best_s == specificity && best_q >= *q) =>
-            {
+            Some((best_q, best_s)) if best_s > specificity || (best_s == specificity && best_q >= *q) => {
                 Some((best_q, best_s))
             }
             _ => Some((*q, specificity)),
@@ -92,11 +88,7 @@ fn media_ranges(accept: &str, ranges: &mut Vec<(String, f32)>) {
                 continue;
             };
             if name.trim().eq_ignore_ascii_case("q") {
-                q = value
-                    .trim()
-                    .parse::<f32>()
-                    .ok()
-                    .filter(|q| (0.0..=1.0).contains(q));
+                q = value.trim().parse::<f32>().ok().filter(|q| (0.0..=1.0).contains(q));
             }
         }
         if let Some(q) = q {
@@ -159,9 +151,9 @@ impl ContentTypeError {
             Self::Missing => "the Content-Type header is missing: send the GraphQL request as \
                               `application/json`"
                 .to_owned(),
-            Self::Unsupported(media) => format!(
-                "unsupported Content-Type `{media}`: send the GraphQL request as `application/json`"
-            ),
+            Self::Unsupported(media) => {
+                format!("unsupported Content-Type `{media}`: send the GraphQL request as `application/json`")
+            }
             Self::Charset(charset) => {
                 format!("unsupported charset `{charset}`: the request body must be UTF-8")
             }
@@ -175,9 +167,7 @@ pub(crate) fn check_content_type(value: Option<&HeaderValue>) -> Result<(), Cont
     let Some(value) = value else {
         return Err(ContentTypeError::Missing);
     };
-    let value = value
-        .to_str()
-        .map_err(|_| ContentTypeError::Unsupported("<not ASCII>".to_owned()))?;
+    let value = value.to_str().map_err(|_| ContentTypeError::Unsupported("<not ASCII>".to_owned()))?;
     let mut parts = value.split(';');
     let essence = parts.next().unwrap_or_default().trim();
     if !essence.eq_ignore_ascii_case(JSON) {
@@ -198,14 +188,12 @@ pub(crate) fn check_content_type(value: Option<&HeaderValue>) -> Result<(), Cont
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a test fails by panicking")]
 mod tests {
     use super::*;
 
     fn pick(accept: &[&str]) -> Option<MediaType> {
-        let values: Vec<HeaderValue> = accept
-            .iter()
-            .map(|v| HeaderValue::from_str(v).unwrap())
-            .collect();
+        let values: Vec<HeaderValue> = accept.iter().map(|v| HeaderValue::from_str(v).unwrap()).collect();
         negotiate(values.iter())
     }
 
@@ -223,15 +211,9 @@ mod tests {
 
     #[test]
     fn explicit_types_are_honoured() {
-        assert_eq!(
-            pick(&["application/graphql-response+json"]),
-            Some(MediaType::GraphQlResponse)
-        );
+        assert_eq!(pick(&["application/graphql-response+json"]), Some(MediaType::GraphQlResponse));
         assert_eq!(pick(&["application/json"]), Some(MediaType::Json));
-        assert_eq!(
-            pick(&["Application/GraphQL-Response+JSON; charset=utf-8"]),
-            Some(MediaType::GraphQlResponse)
-        );
+        assert_eq!(pick(&["Application/GraphQL-Response+JSON; charset=utf-8"]), Some(MediaType::GraphQlResponse));
     }
 
     #[test]
@@ -240,19 +222,13 @@ mod tests {
             pick(&["application/graphql-response+json, application/json;q=0.9"]),
             Some(MediaType::GraphQlResponse)
         );
-        assert_eq!(
-            pick(&["application/graphql-response+json;q=0.5, application/json"]),
-            Some(MediaType::Json)
-        );
+        assert_eq!(pick(&["application/graphql-response+json;q=0.5, application/json"]), Some(MediaType::Json));
         assert_eq!(
             pick(&["application/json, application/graphql-response+json"]),
             Some(MediaType::GraphQlResponse),
             "equal rank: the preferred type"
         );
-        assert_eq!(
-            pick(&["application/graphql-response+json, */*"]),
-            Some(MediaType::GraphQlResponse)
-        );
+        assert_eq!(pick(&["application/graphql-response+json, */*"]), Some(MediaType::GraphQlResponse));
         assert_eq!(
             pick(&["application/json", "application/graphql-response+json;q=0.2"]),
             Some(MediaType::Json),
@@ -271,11 +247,7 @@ mod tests {
             "the specific zero wins over the wildcard for json only"
         );
         assert_eq!(pick(&[""]), Some(MediaType::Json), "an empty header is no header");
-        assert_eq!(
-            pick(&["text/html, application/json;q=2"]),
-            None,
-            "a malformed q drops the range"
-        );
+        assert_eq!(pick(&["text/html, application/json;q=2"]), None, "a malformed q drops the range");
     }
 
     #[test]
@@ -284,14 +256,8 @@ mod tests {
         assert_eq!(check("application/json"), Ok(()));
         assert_eq!(check("application/json; charset=utf-8"), Ok(()));
         assert_eq!(check("Application/JSON;charset=\"UTF-8\""), Ok(()));
-        assert_eq!(
-            check("application/json; charset=latin1"),
-            Err(ContentTypeError::Charset("latin1".to_owned()))
-        );
-        assert_eq!(
-            check("text/plain;charset=UTF-8"),
-            Err(ContentTypeError::Unsupported("text/plain".to_owned()))
-        );
+        assert_eq!(check("application/json; charset=latin1"), Err(ContentTypeError::Charset("latin1".to_owned())));
+        assert_eq!(check("text/plain;charset=UTF-8"), Err(ContentTypeError::Unsupported("text/plain".to_owned())));
         assert_eq!(check_content_type(None), Err(ContentTypeError::Missing));
     }
 }

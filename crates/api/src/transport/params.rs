@@ -31,10 +31,7 @@ pub(crate) enum ParamsError {
     MissingQuery,
     /// A parameter of the wrong JSON type.
     #[error("the `{name}` parameter must be {expected}")]
-    WrongType {
-        name: &'static str,
-        expected: &'static str,
-    },
+    WrongType { name: &'static str, expected: &'static str },
     /// A GET parameter that should hold JSON does not.
     #[error("the `{name}` parameter must be JSON-encoded: {reason}")]
     NotJson { name: &'static str, reason: String },
@@ -57,20 +54,14 @@ fn from_object(mut object: serde_json::Map<String, serde_json::Value>) -> Result
         None | Some(serde_json::Value::Null) => return Err(ParamsError::MissingQuery),
         Some(serde_json::Value::String(query)) => query,
         Some(_) => {
-            return Err(ParamsError::WrongType {
-                name: "query",
-                expected: "a string",
-            });
+            return Err(ParamsError::WrongType { name: "query", expected: "a string" });
         }
     };
     let operation_name = match object.remove("operationName") {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(name)) => Some(name),
         Some(_) => {
-            return Err(ParamsError::WrongType {
-                name: "operationName",
-                expected: "a string or null",
-            });
+            return Err(ParamsError::WrongType { name: "operationName", expected: "a string or null" });
         }
     };
     let variables = object_param("variables", object.remove("variables"))?;
@@ -86,21 +77,14 @@ fn object_param(
     match value {
         None | Some(serde_json::Value::Null) => Ok(serde_json::Map::new()),
         Some(serde_json::Value::Object(object)) => Ok(object),
-        Some(_) => Err(ParamsError::WrongType {
-            name,
-            expected: "an object or null",
-        }),
+        Some(_) => Err(ParamsError::WrongType { name, expected: "an object or null" }),
     }
 }
 
 /// Reads the parameters from a GET query string's decoded pairs, where
 /// `variables` and `extensions` are JSON-encoded.
 pub(crate) fn from_query_pairs(pairs: Vec<(String, String)>) -> Result<Request, ParamsError> {
-    fn set(
-        slot: &mut Option<String>,
-        name: &'static str,
-        value: String,
-    ) -> Result<(), ParamsError> {
+    fn set(slot: &mut Option<String>, name: &'static str, value: String) -> Result<(), ParamsError> {
         if slot.replace(value).is_some() {
             return Err(ParamsError::Duplicate(name));
         }
@@ -122,10 +106,7 @@ pub(crate) fn from_query_pairs(pairs: Vec<(String, String)>) -> Result<Request, 
         None => Ok(None),
         Some(text) => serde_json::from_str::<serde_json::Value>(&text)
             .map(Some)
-            .map_err(|error| ParamsError::NotJson {
-                name,
-                reason: error.to_string(),
-            }),
+            .map_err(|error| ParamsError::NotJson { name, reason: error.to_string() }),
     };
     let variables = object_param("variables", decode("variables", variables)?)?;
     let extensions = object_param("extensions", decode("extensions", extensions)?)?;
@@ -140,9 +121,7 @@ fn build(
     variables: serde_json::Map<String, serde_json::Value>,
     extensions: serde_json::Map<String, serde_json::Value>,
 ) -> Request {
-    let mut request = Request::new(query).variables(Variables::from_json(
-        serde_json::Value::Object(variables),
-    ));
+    let mut request = Request::new(query).variables(Variables::from_json(serde_json::Value::Object(variables)));
     if let Some(name) = operation_name {
         request = request.operation_name(name);
     }
@@ -182,33 +161,26 @@ pub(crate) enum Refused {
 /// variables.
 pub(crate) fn prepare(mut request: Request, max_query_bytes: usize) -> Result<Prepared, Refused> {
     if request.query.len() > max_query_bytes {
-        return Err(Refused::QueryTooLarge {
-            limit: max_query_bytes,
-        });
+        return Err(Refused::QueryTooLarge { limit: max_query_bytes });
     }
-    let document = match request.parsed_query() {
+    // Parsed here rather than through `Request::parsed_query`, whose mutable
+    // borrow would outlive the look at the variables; handed back below so
+    // the executor does not parse again.
+    let document = match async_graphql::parser::parse_query(&request.query) {
         Ok(document) => document,
         Err(error) => {
-            return Err(Refused::RequestError(with_code(
-                error,
-                codes::GRAPHQL_PARSE_FAILED,
-            )));
+            return Err(Refused::RequestError(with_code(error.into(), codes::GRAPHQL_PARSE_FAILED)));
         }
     };
-    let (operation_type, operation_name) =
-        match select(document, request.operation_name.as_deref()) {
-            Some((name, operation)) => {
-                check_variables(operation, &request.variables)
-                    .map_err(Refused::RequestError)?;
-                (Some(operation.ty), name)
-            }
-            None => (None, request.operation_name.clone()),
-        };
-    Ok(Prepared {
-        request,
-        operation_type,
-        operation_name,
-    })
+    let (operation_type, operation_name) = match select(&document, request.operation_name.as_deref()) {
+        Some((name, operation)) => {
+            check_variables(operation, &request.variables).map_err(Refused::RequestError)?;
+            (Some(operation.ty), name)
+        }
+        None => (None, request.operation_name.clone()),
+    };
+    request.set_parsed_query(document);
+    Ok(Prepared { request, operation_type, operation_name })
 }
 
 /// The operation a document and an operation name select, with its name —
@@ -216,10 +188,7 @@ pub(crate) fn prepare(mut request: Request, max_query_bytes: usize) -> Result<Pr
 fn select<'a>(
     document: &'a ExecutableDocument,
     name: Option<&str>,
-) -> Option<(
-    Option<String>,
-    &'a async_graphql::parser::types::OperationDefinition,
-)> {
+) -> Option<(Option<String>, &'a async_graphql::parser::types::OperationDefinition)> {
     match (&document.operations, name) {
         (DocumentOperations::Single(operation), None) => Some((None, &operation.node)),
         (DocumentOperations::Single(_), Some(_)) => None,
@@ -227,10 +196,9 @@ fn select<'a>(
             .iter()
             .find(|(candidate, _)| candidate.as_str() == name)
             .map(|(name, operation)| (Some(name.to_string()), &operation.node)),
-        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => operations
-            .iter()
-            .next()
-            .map(|(name, operation)| (Some(name.to_string()), &operation.node)),
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            operations.iter().next().map(|(name, operation)| (Some(name.to_string()), &operation.node))
+        }
         (DocumentOperations::Multiple(_), None) => None,
     }
 }
@@ -249,10 +217,7 @@ fn check_variables(
         let name = &definition.name.node;
         if matches!(variables.get(name), None | Some(Value::Null)) {
             let error = ServerError::new(
-                format!(
-                    "Variable \"${name}\" of non-null type \"{}\" must not be null.",
-                    definition.var_type.node
-                ),
+                format!("Variable \"${name}\" of non-null type \"{}\" must not be null.", definition.var_type.node),
                 Some(definition.name.pos),
             );
             return Err(with_code(error, codes::BAD_USER_INPUT));
@@ -263,14 +228,12 @@ fn check_variables(
 
 /// Sets `extensions.code` on an error.
 pub(crate) fn with_code(mut error: ServerError, code: &str) -> ServerError {
-    error
-        .extensions
-        .get_or_insert_with(ErrorExtensionValues::default)
-        .set("code", code);
+    error.extensions.get_or_insert_with(ErrorExtensionValues::default).set("code", code);
     error
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a test fails by panicking")]
 mod tests {
     use serde_json::json;
 
@@ -281,30 +244,18 @@ mod tests {
         assert_eq!(from_json(json!([])).unwrap_err(), ParamsError::Batch);
         assert_eq!(from_json(json!("{}")).unwrap_err(), ParamsError::NotAnObject);
         assert_eq!(from_json(json!({})).unwrap_err(), ParamsError::MissingQuery);
-        assert!(matches!(
-            from_json(json!({"query": 1})).unwrap_err(),
-            ParamsError::WrongType { name: "query", .. }
-        ));
+        assert!(matches!(from_json(json!({"query": 1})).unwrap_err(), ParamsError::WrongType { name: "query", .. }));
         assert!(matches!(
             from_json(json!({"query": "{a}", "operationName": false})).unwrap_err(),
-            ParamsError::WrongType {
-                name: "operationName",
-                ..
-            }
+            ParamsError::WrongType { name: "operationName", .. }
         ));
         assert!(matches!(
             from_json(json!({"query": "{a}", "variables": []})).unwrap_err(),
-            ParamsError::WrongType {
-                name: "variables",
-                ..
-            }
+            ParamsError::WrongType { name: "variables", .. }
         ));
         assert!(matches!(
             from_json(json!({"query": "{a}", "extensions": "x"})).unwrap_err(),
-            ParamsError::WrongType {
-                name: "extensions",
-                ..
-            }
+            ParamsError::WrongType { name: "extensions", .. }
         ));
         let request = from_json(json!({
             "query": "query Q($n: Int) { a }",
@@ -325,11 +276,7 @@ mod tests {
 
     #[test]
     fn query_string_parameters_decode_json() {
-        let pairs = |p: &[(&str, &str)]| {
-            p.iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect::<Vec<_>>()
-        };
+        let pairs = |p: &[(&str, &str)]| p.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<Vec<_>>();
         let request = from_query_pairs(pairs(&[
             ("query", "{a}"),
             ("variables", r#"{"n":1}"#),
@@ -341,26 +288,17 @@ mod tests {
         assert_eq!(request.operation_name, None);
         assert!(matches!(
             from_query_pairs(pairs(&[("query", "{a}"), ("variables", "{")])).unwrap_err(),
-            ParamsError::NotJson {
-                name: "variables",
-                ..
-            }
+            ParamsError::NotJson { name: "variables", .. }
         ));
         assert!(matches!(
             from_query_pairs(pairs(&[("query", "{a}"), ("variables", "[1]")])).unwrap_err(),
-            ParamsError::WrongType {
-                name: "variables",
-                ..
-            }
+            ParamsError::WrongType { name: "variables", .. }
         ));
         assert_eq!(
             from_query_pairs(pairs(&[("query", "{a}"), ("query", "{b}")])).unwrap_err(),
             ParamsError::Duplicate("query")
         );
-        assert_eq!(
-            from_query_pairs(pairs(&[])).unwrap_err(),
-            ParamsError::MissingQuery
-        );
+        assert_eq!(from_query_pairs(pairs(&[])).unwrap_err(), ParamsError::MissingQuery);
     }
 
     #[test]
@@ -376,27 +314,13 @@ mod tests {
 
     #[test]
     fn prepare_refuses_large_unparsable_and_null_variables() {
-        assert!(matches!(
-            prepare(Request::new("{ a }"), 3),
-            Err(Refused::QueryTooLarge { limit: 3 })
-        ));
-        let Err(Refused::RequestError(error)) = prepare(Request::new("{"), 100) else {
-            panic!("a parse error")
-        };
-        assert_eq!(
-            error.extensions.unwrap().get("code"),
-            Some(&Value::from(codes::GRAPHQL_PARSE_FAILED))
-        );
-        let request = Request::new("query Q($id: ID!) { a }")
-            .variables(Variables::from_json(json!({"id": null})));
-        let Err(Refused::RequestError(error)) = prepare(request, 100) else {
-            panic!("a coercion error")
-        };
+        assert!(matches!(prepare(Request::new("{ a }"), 3), Err(Refused::QueryTooLarge { limit: 3 })));
+        let Err(Refused::RequestError(error)) = prepare(Request::new("{"), 100) else { panic!("a parse error") };
+        assert_eq!(error.extensions.unwrap().get("code"), Some(&Value::from(codes::GRAPHQL_PARSE_FAILED)));
+        let request = Request::new("query Q($id: ID!) { a }").variables(Variables::from_json(json!({"id": null})));
+        let Err(Refused::RequestError(error)) = prepare(request, 100) else { panic!("a coercion error") };
         assert!(error.message.contains("$id"), "{}", error.message);
-        assert_eq!(
-            error.extensions.unwrap().get("code"),
-            Some(&Value::from(codes::BAD_USER_INPUT))
-        );
+        assert_eq!(error.extensions.unwrap().get("code"), Some(&Value::from(codes::BAD_USER_INPUT)));
         assert!(prepare(Request::new("query Q($id: ID! = 1) { a }"), 100).is_ok());
         assert!(prepare(Request::new("query Q($id: ID) { a }"), 100).is_ok());
     }

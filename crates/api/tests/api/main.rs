@@ -1,3 +1,10 @@
 #![expect(clippy::unwrap_used, reason = "tests")]
 
+mod support;
+
+mod api;
 mod auth;
+mod events;
+mod ops;
+mod schema;
+mod transport;

@@ -11,7 +11,7 @@
 //!   facts; future-dated changes only show from their date.
 //!
 //! Every query reads `read.*` and returns rows as `to_jsonb(…)`, decoded by
-//! serde into the row types of [`crate::read_models`]: one column of one
+//! serde into the row types of [`mod@crate::read_models`]: one column of one
 //! type, so a rebuild that changes a table's columns never breaks a cached
 //! prepared statement ("cached plan must not change result type").
 //!
@@ -31,8 +31,8 @@ pub use people::{
     reports_on,
 };
 pub use programs::{
-    enrolments_of_people, enrolments_of_program, participation_of_people, participation_of_program, program,
-    programs, programs_by_ids,
+    enrolments_of_people, enrolments_of_program, participation_of_people, participation_of_program, program, programs,
+    programs_by_ids,
 };
 
 use std::collections::HashMap;

@@ -41,7 +41,8 @@ pub const NAME: &str = "pairs";
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PairsProjection;
 
-const TABLES: &[&str] = &["pairs", "pair_members", "sessions", "session_coaching", "feedback", "goals", "goal_progress"];
+const TABLES: &[&str] =
+    &["pairs", "pair_members", "sessions", "session_coaching", "feedback", "goals", "goal_progress"];
 
 const CREATE: &str = r"
 CREATE TABLE pairs (
@@ -431,8 +432,7 @@ async fn apply(conn: &mut PgConnection, events: &[Envelope]) -> Result<()> {
     .await?;
     insert(conn, "INSERT INTO pair_members SELECT * FROM jsonb_populate_recordset(NULL::pair_members, $1)", &w.members)
         .await?;
-    let sessions: Vec<&SessionRow> =
-        w.sessions.values().filter(|r| w.dirty_sessions.contains(&r.session_id)).collect();
+    let sessions: Vec<&SessionRow> = w.sessions.values().filter(|r| w.dirty_sessions.contains(&r.session_id)).collect();
     replace(
         conn,
         "DELETE FROM sessions t USING jsonb_populate_recordset(NULL::sessions, $1) r WHERE t.session_id = r.session_id",

@@ -281,11 +281,10 @@ async fn apply(conn: &mut PgConnection, events: &[Envelope]) -> Result<()> {
     if ids.is_empty() {
         return Ok(());
     }
-    let loaded: Vec<Json<PersonRow>> =
-        sqlx::query_scalar("SELECT to_jsonb(p) FROM people p WHERE person_id = ANY($1)")
-            .bind(&ids)
-            .fetch_all(&mut *conn)
-            .await?;
+    let loaded: Vec<Json<PersonRow>> = sqlx::query_scalar("SELECT to_jsonb(p) FROM people p WHERE person_id = ANY($1)")
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?;
     let mut rows: HashMap<Uuid, PersonRow> = unjson(loaded).into_iter().map(|r| (r.person_id, r)).collect();
     let mut dirty: HashSet<Uuid> = HashSet::new();
     let mut recompute: HashSet<Uuid> = HashSet::new();

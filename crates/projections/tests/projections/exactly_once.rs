@@ -32,8 +32,10 @@ fn with_audit(audit: Arc<Audit>) -> Vec<Arc<dyn Projection>> {
 async fn assert_applied_once(pool: &PgPool) {
     let events = all_events(pool).await;
     let total = i64::try_from(events.len()).expect("count");
-    let (rows, distinct): (i64, i64) =
-        sqlx::query_as("SELECT count(*), count(DISTINCT position) FROM read.audit_log").fetch_one(pool).await.expect("audit");
+    let (rows, distinct): (i64, i64) = sqlx::query_as("SELECT count(*), count(DISTINCT position) FROM read.audit_log")
+        .fetch_one(pool)
+        .await
+        .expect("audit");
     assert_eq!(distinct, total, "every event applied");
     assert_eq!(rows, total, "no event applied twice");
     let logged: Vec<(i64,)> = sqlx::query_as(
@@ -51,8 +53,10 @@ async fn assert_applied_once(pool: &PgPool) {
             *held.entry(s.pair_id.as_uuid()).or_default() += 1;
         }
     }
-    let rows: Vec<(Uuid, i32, Vec<Uuid>)> =
-        sqlx::query_as("SELECT pair_id, sessions_held, member_ids FROM read.pairs").fetch_all(pool).await.expect("pairs");
+    let rows: Vec<(Uuid, i32, Vec<Uuid>)> = sqlx::query_as("SELECT pair_id, sessions_held, member_ids FROM read.pairs")
+        .fetch_all(pool)
+        .await
+        .expect("pairs");
     let mut per_person: HashMap<Uuid, i32> = HashMap::new();
     for (pair, sessions, members) in &rows {
         assert_eq!(*sessions, held.get(pair).copied().unwrap_or(0), "sessions of pair {pair}");
@@ -109,8 +113,10 @@ async fn two_runners_race_and_every_event_applies_once(pool: PgPool) {
     assert!(b.wait_for_roles(Role::Leader, Duration::from_secs(10)).await, "b took over: {:?}", b.roles());
     caught_up(&pool, &NAMES).await;
     assert_applied_once(&pool).await;
-    let runners: Vec<(String,)> =
-        sqlx::query_as("SELECT DISTINCT runner FROM read.audit_log ORDER BY 1").fetch_all(&pool).await.expect("runners");
+    let runners: Vec<(String,)> = sqlx::query_as("SELECT DISTINCT runner FROM read.audit_log ORDER BY 1")
+        .fetch_all(&pool)
+        .await
+        .expect("runners");
     assert_eq!(runners, vec![("a".to_owned(),), ("b".to_owned(),)], "both runners applied a share");
     b.shutdown().await;
 }
@@ -128,7 +134,8 @@ async fn runner_killed_mid_batch_resumes_without_loss_or_double_application(pool
         .spawn()
         .expect("spawn a");
     tokio::time::timeout(Duration::from_secs(10), first.gate.hanging.notified()).await.expect("a batch hangs");
-    let committed: i64 = sqlx::query_scalar("SELECT count(*) FROM read.audit_log").fetch_one(&pool).await.expect("count");
+    let committed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM read.audit_log").fetch_one(&pool).await.expect("count");
     assert_eq!(committed, 0, "uncommitted writes are invisible");
     drop(a); // killed while applying: the transaction rolls back with the connection
 
@@ -171,25 +178,29 @@ async fn batches_racing_on_the_checkpoint_apply_once(pool: PgPool) {
     for round in 0..10_u64 {
         hold_session(&svc, pair, x, y, round).await;
         let at: Cursor = tandem_projections::checkpoints(&pool).await.expect("checkpoints")[0].cursor;
-        let events: Vec<_> = store
-            .read_all(at, 100)
-            .await
-            .expect("read")
+        // Readable once the transaction horizon (cluster-wide) has passed it.
+        let recorded = eventually(Duration::from_secs(20), "the new events to be readable", || async {
+            Some(store.read_all(at, 100).await.expect("read")).filter(|e| !e.is_empty())
+        })
+        .await;
+        let events: Vec<_> = recorded
             .into_iter()
             .map(|e| {
                 let d = DomainEvent::decode(&e.event_type, e.schema_version, e.data.clone()).expect("decode");
                 (e, d)
             })
             .collect();
-        assert!(!events.is_empty());
-        let (r1, r2) = tokio::join!(apply_batch(&p1, audit.as_ref(), at, &events), apply_batch(&p2, audit.as_ref(), at, &events));
+        let (r1, r2) =
+            tokio::join!(apply_batch(&p1, audit.as_ref(), at, &events), apply_batch(&p2, audit.as_ref(), at, &events));
         let outcomes = [r1.expect("first"), r2.expect("second")];
         let applied = outcomes.iter().filter(|o| matches!(o, BatchOutcome::Applied(_))).count();
         let stale = outcomes.iter().filter(|o| matches!(o, BatchOutcome::Stale { .. })).count();
         assert_eq!((applied, stale), (1, 1), "round {round}: {outcomes:?}");
     }
-    let (rows, distinct): (i64, i64) =
-        sqlx::query_as("SELECT count(*), count(DISTINCT position) FROM read.audit_log").fetch_one(&pool).await.expect("audit");
+    let (rows, distinct): (i64, i64) = sqlx::query_as("SELECT count(*), count(DISTINCT position) FROM read.audit_log")
+        .fetch_one(&pool)
+        .await
+        .expect("audit");
     assert_eq!(rows, distinct);
     assert_eq!(usize::try_from(rows).expect("count"), all_events(&pool).await.len());
 }

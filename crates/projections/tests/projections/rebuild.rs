@@ -13,7 +13,7 @@ use tandem_projections::{
 };
 
 use crate::support::history::{Scale, generate, hold_session, pairs_world};
-use crate::support::{assert_same_tables, caught_up, fast, snapshot};
+use crate::support::{assert_same_tables, caught_up, eventually, fast, snapshot};
 
 fn names() -> Vec<&'static str> {
     vec!["people", "programs", "pairs", "participation"]
@@ -30,7 +30,8 @@ async fn scratch_schemas(pool: &PgPool) -> i64 {
 async fn rebuild_reproduces_the_live_tables_row_for_row(pool: PgPool) {
     let svc = CommandService::from_pool(pool.clone());
     let started = Instant::now();
-    let history = generate(&svc, 42, Scale { people: 130, enrol: 0.5, max_sessions: 8, concurrency: 4 }).await;
+    let history =
+        generate(&svc, 42, Scale { people: 140, programs: 5, enrol: 0.35, max_sessions: 12, concurrency: 6 }).await;
     eprintln!(
         "generated {} events ({} people, {} pairs) through the command service in {:.1?}",
         history.events,
@@ -44,7 +45,18 @@ async fn rebuild_reproduces_the_live_tables_row_for_row(pool: PgPool) {
     let runner = Projections::new(pool.clone()).options(fast()).spawn().expect("spawn");
     caught_up(&pool, &names()).await;
     let live = snapshot(&pool, "read", &models).await;
-    for table in ["people", "person_org_history", "enrolments", "pairs", "sessions", "session_coaching", "feedback", "goals", "goal_progress", "participation"] {
+    for table in [
+        "people",
+        "person_org_history",
+        "enrolments",
+        "pairs",
+        "sessions",
+        "session_coaching",
+        "feedback",
+        "goals",
+        "goal_progress",
+        "participation",
+    ] {
         assert!(!live[table].is_empty(), "{table} has rows");
     }
     runner.shutdown().await;
@@ -117,7 +129,8 @@ async fn rebuild_swaps_in_while_the_runner_is_live(pool: PgPool) {
     rebuild(&pool, None, |_| {}).await.expect("rebuild again");
     let reference = snapshot(&pool, "read", &models).await;
     assert_same_tables(&reference, &after_swap);
-    let held: i64 = sqlx::query_scalar("SELECT sum(sessions_held) FROM read.pairs").fetch_one(&pool).await.expect("sum");
+    let held: i64 =
+        sqlx::query_scalar("SELECT sum(sessions_held) FROM read.pairs").fetch_one(&pool).await.expect("sum");
     assert_eq!(held, 90);
 }
 
@@ -138,7 +151,11 @@ impl Projection for Bumped {
     fn create_sql(&self) -> &'static str {
         self.0.create_sql()
     }
-    fn apply<'a>(&'a self, conn: &'a mut PgConnection, events: &'a [Envelope]) -> BoxFuture<'a, tandem_projections::Result<()>> {
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        events: &'a [Envelope],
+    ) -> BoxFuture<'a, tandem_projections::Result<()>> {
         self.0.apply(conn, events)
     }
 }
@@ -146,18 +163,20 @@ impl Projection for Bumped {
 #[sqlx::test(migrations = "../../migrations")]
 async fn a_new_version_rebuilds_at_start(pool: PgPool) {
     let svc = CommandService::from_pool(pool.clone());
-    generate(&svc, 9, Scale { people: 20, enrol: 0.8, max_sessions: 2, concurrency: 2 }).await;
+    generate(&svc, 9, Scale { people: 20, programs: 3, enrol: 0.8, max_sessions: 2, concurrency: 2 }).await;
     let people = tandem_projections::find("people").expect("people");
-    let v1 = Projections::with_projections(pool.clone(), vec![Arc::clone(&people)]).options(fast()).spawn().expect("spawn");
+    let v1 =
+        Projections::with_projections(pool.clone(), vec![Arc::clone(&people)]).options(fast()).spawn().expect("spawn");
     caught_up(&pool, &["people"]).await;
     let before = snapshot(&pool, "read", std::slice::from_ref(&people)).await;
     v1.shutdown().await;
 
     let bumped: Arc<dyn Projection> = Arc::new(Bumped(Arc::clone(&people), 2));
     let v2 = Projections::with_projections(pool.clone(), vec![bumped]).options(fast()).spawn().expect("spawn");
-    caught_up(&pool, &["people"]).await;
-    let checkpoint = checkpoints(&pool).await.expect("checkpoints").into_iter().find(|c| c.name == "people").expect("people");
-    assert_eq!(checkpoint.version, 2);
+    let checkpoint = eventually(Duration::from_secs(20), "the rebuild to version 2", || async {
+        checkpoints(&pool).await.expect("checkpoints").into_iter().find(|c| c.name == "people" && c.version == 2)
+    })
+    .await;
     assert!(checkpoint.rebuilt_at.is_some(), "rebuilt, not just relabelled");
     assert_same_tables(&before, &snapshot(&pool, "read", &[people]).await);
     v2.shutdown().await;

@@ -25,7 +25,9 @@ pub use program::{Program, ProgramStats};
 /// Parses an `ID` argument into a typed id; a malformed one is
 /// `BAD_USER_INPUT` on `field`.
 pub(crate) fn parse_id<T: From<Uuid>>(field: &str, id: &ID) -> Result<T, ApiError> {
-    Uuid::parse_str(id.as_str()).map(T::from).map_err(|_| ApiError::bad_input(field, format!("{field} is not a valid id")))
+    Uuid::parse_str(id.as_str())
+        .map(T::from)
+        .map_err(|_| ApiError::bad_input(field, format!("{field} is not a valid id")))
 }
 
 /// The request's loaders.
@@ -50,7 +52,8 @@ pub(crate) async fn my_circle(ctx: &Context<'_>) -> Result<HashSet<PersonId>, Ap
         return Ok(HashSet::new());
     };
     let pairs = loaders(ctx)?.pairs_of_person.load_one(me).await.map_err(load_error)?.unwrap_or_default();
-    let mut circle: HashSet<PersonId> = pairs.iter().flat_map(|p| p.member_ids.iter().copied().map(PersonId::from_uuid)).collect();
+    let mut circle: HashSet<PersonId> =
+        pairs.iter().flat_map(|p| p.member_ids.iter().copied().map(PersonId::from_uuid)).collect();
     circle.insert(me);
     Ok(circle)
 }
@@ -98,9 +101,11 @@ pub(crate) fn page_in_memory<T>(
 ) -> Result<(Vec<(String, T)>, PageInfo), ApiError> {
     let start = match after {
         None => 0,
-        Some(a) => {
-            items.iter().position(|i| cursor_of(i) == a).map(|p| p + 1).ok_or_else(|| ApiError::bad_input("after", "unknown cursor"))?
-        }
+        Some(a) => items
+            .iter()
+            .position(|i| cursor_of(i) == a)
+            .map(|p| p + 1)
+            .ok_or_else(|| ApiError::bad_input("after", "unknown cursor"))?,
     };
     let total = items.len();
     let page: Vec<(String, T)> = items.into_iter().skip(start).take(first).map(|i| (cursor_of(&i), i)).collect();

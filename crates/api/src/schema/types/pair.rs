@@ -28,6 +28,7 @@ fn field_allowed(ctx: &Context<'_>, field: &str, members: &[Uuid]) -> bool {
     }
 }
 
+/// A pair or circle of colleagues coaching each other.
 #[Object]
 impl Pair {
     /// The pair's id.
@@ -133,7 +134,8 @@ impl Pair {
             return Ok(GoalConnection::new(Vec::new(), PageInfo::default()));
         }
         let rows = loaders(ctx)?.goals.load_one(PairId::from_uuid(self.0.pair_id)).await.map_err(load_error)?;
-        let (items, info) = page_in_memory(rows.unwrap_or_default(), first, after.as_deref(), |g| g.goal_id.to_string())?;
+        let (items, info) =
+            page_in_memory(rows.unwrap_or_default(), first, after.as_deref(), |g| g.goal_id.to_string())?;
         let members = self.0.member_ids.clone();
         Ok(GoalConnection::new(
             items.into_iter().map(|(c, g)| (c, Goal { row: g, members: members.clone() })).collect(),
@@ -149,7 +151,8 @@ impl Pair {
     ) -> async_graphql::Result<FeedbackConnection> {
         let first = page_size(ctx, first)?;
         let rows = loaders(ctx)?.feedback.load_one(PairId::from_uuid(self.0.pair_id)).await.map_err(load_error)?;
-        let readable: Vec<FeedbackRow> = rows.unwrap_or_default().into_iter().filter(|f| feedback_readable(ctx, f)).collect();
+        let readable: Vec<FeedbackRow> =
+            rows.unwrap_or_default().into_iter().filter(|f| feedback_readable(ctx, f)).collect();
         let (items, info) = page_in_memory(readable, first, after.as_deref(), |f| f.feedback_id.to_string())?;
         Ok(FeedbackConnection::new(items.into_iter().map(|(c, f)| (c, Feedback(f))).collect(), info))
     }
@@ -174,6 +177,7 @@ pub struct Coaching {
     coachee: Uuid,
 }
 
+/// Who coached whom in a session.
 #[Object]
 impl Coaching {
     /// The member who coached.
@@ -194,6 +198,7 @@ impl Coaching {
     }
 }
 
+/// A coaching session of a pair: scheduled, held or cancelled.
 #[Object]
 impl Session {
     /// The session's id.
@@ -202,7 +207,8 @@ impl Session {
     }
     /// The pair it belongs to.
     async fn pair(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Pair>> {
-        let row = loaders(ctx)?.pairs.load_one(PairId::from_uuid(self.view.session.pair_id)).await.map_err(load_error)?;
+        let row =
+            loaders(ctx)?.pairs.load_one(PairId::from_uuid(self.view.session.pair_id)).await.map_err(load_error)?;
         Ok(row.map(Pair))
     }
     /// Scheduled, held or cancelled.
@@ -244,7 +250,7 @@ impl Session {
 }
 
 /// Ratings of the five traits of a good peer coach, 1 to 5, each optional.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Clone, Debug)]
 pub struct Ratings {
     /// Understands and shares the other's feelings.
     pub empathy: Option<i32>,
@@ -262,6 +268,8 @@ pub struct Ratings {
 /// (when shared with them) and coordinators (when shared with them) read it.
 pub struct Feedback(pub FeedbackRow);
 
+/// Feedback from one member to another. Only its author, its recipient
+/// (when shared with them) and coordinators (when shared with them) read it.
 #[Object]
 impl Feedback {
     /// The feedback's id.
@@ -325,6 +333,7 @@ pub struct GoalProgress {
     show_text: bool,
 }
 
+/// One progress entry of a goal.
 #[Object]
 impl GoalProgress {
     /// Who recorded it.
@@ -345,6 +354,7 @@ impl GoalProgress {
     }
 }
 
+/// A goal one member set, with an optional accountability partner.
 #[Object]
 impl Goal {
     /// The goal's id.

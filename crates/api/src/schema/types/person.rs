@@ -116,6 +116,9 @@ fn own_history_allowed(ctx: &Context<'_>, id: PersonId) -> bool {
     }
 }
 
+/// A person of the organisation, as the HRIS knows them. Personal data
+/// (name, e-mail, external id, location) is null for callers who may not
+/// see it, e.g. analysts.
 #[Object]
 impl Person {
     /// The person's id.
@@ -230,8 +233,10 @@ impl Person {
     ) -> async_graphql::Result<PairConnection> {
         let first = page_size(ctx, first)?;
         let rows = loaders(ctx)?.pairs_of_person.load_one(self.view.person_id).await.map_err(load_error)?;
-        let rows: Vec<_> = rows.unwrap_or_default().into_iter().filter(|p| can_see_pair(ctx, "pairs", &p.member_ids)).collect();
-        let (items, info): (Vec<_>, PageInfo) = page_in_memory(rows, first, after.as_deref(), |p| p.pair_id.to_string())?;
+        let rows: Vec<_> =
+            rows.unwrap_or_default().into_iter().filter(|p| can_see_pair(ctx, "pairs", &p.member_ids)).collect();
+        let (items, info): (Vec<_>, PageInfo) =
+            page_in_memory(rows, first, after.as_deref(), |p| p.pair_id.to_string())?;
         Ok(PairConnection::new(items.into_iter().map(|(c, p)| (c, Pair(p))).collect(), info))
     }
 }

@@ -18,7 +18,7 @@ use crate::schema::{state, viewer};
 pub struct Program(pub ProgramRow);
 
 /// The group shape of a program.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Clone, Debug)]
 pub struct GroupFormat {
     /// Pairs or circles.
     pub kind: GroupKind,
@@ -28,6 +28,7 @@ pub struct GroupFormat {
     pub max_size: i32,
 }
 
+/// A peer-coaching program: its rules, enrolments, pairs and statistics.
 #[Object]
 impl Program {
     /// The program's id.
@@ -48,7 +49,11 @@ impl Program {
     }
     /// Pairs or circles, and their sizes.
     async fn format(&self) -> GroupFormat {
-        GroupFormat { kind: self.0.kind.into(), min_size: i32::from(self.0.min_size), max_size: i32::from(self.0.max_size) }
+        GroupFormat {
+            kind: self.0.kind.into(),
+            min_size: i32::from(self.0.min_size),
+            max_size: i32::from(self.0.max_size),
+        }
     }
     /// The largest level difference allowed inside one group.
     async fn max_level_gap(&self) -> i32 {
@@ -236,6 +241,7 @@ pub struct ProgramStats {
 /// One enrolment period of a person in a program.
 pub struct Enrolment(pub EnrolmentRow);
 
+/// One enrolment period of a person in a program.
 #[Object]
 impl Enrolment {
     /// The enrolled person, when the caller may see them.

@@ -49,7 +49,11 @@ impl Projection for Audit {
         "CREATE TABLE audit_log (position bigint NOT NULL, transaction_id text NOT NULL, \
          event_type text NOT NULL, stream_id uuid NOT NULL, runner text NOT NULL)"
     }
-    fn apply<'a>(&'a self, conn: &'a mut PgConnection, events: &'a [Envelope]) -> BoxFuture<'a, Result<(), ProjectionError>> {
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        events: &'a [Envelope],
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(async move {
             let positions: Vec<i64> = events.iter().map(|(r, _)| r.position).collect();
             let txids: Vec<String> = events.iter().map(|(r, _)| r.transaction_id.to_string()).collect();

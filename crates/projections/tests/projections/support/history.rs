@@ -12,8 +12,8 @@ use tandem_domain::pair::{Coaching, FormPair, GiveFeedback, HoldSession, PairCom
 use tandem_domain::person::{PersonChanges, PersonCommand, RegisterPerson, UpdatePerson};
 use tandem_domain::program::{EnrolParticipant, LaunchProgram, ProgramChanges, ProgramCommand};
 use tandem_domain::values::{
-    Activity, CadenceDays, DissolveReason, FormedBy, GroupFormat, LeaveReason, LevelGap, MatchScore, Minutes,
-    Percent, Purpose, Rating, Ratings, Visibility,
+    Activity, CadenceDays, DissolveReason, FormedBy, GroupFormat, LeaveReason, LevelGap, MatchScore, Minutes, Percent,
+    Purpose, Rating, Ratings, Visibility,
 };
 use tandem_domain::{FeedbackId, GoalId, PairId, PersonId, ProgramId, SessionId};
 
@@ -23,6 +23,9 @@ use super::{Rng, at, day, email, exec, ext, level, lt, plus, st};
 #[derive(Clone, Copy, Debug)]
 pub struct Scale {
     pub people: usize,
+    /// Programs (pairs with gap 2, pairs with gap 3, circles, in turn; the
+    /// last circles program closes at the end).
+    pub programs: usize,
     /// Chance that a person enrols in a given program.
     pub enrol: f64,
     /// Most sessions per pair.
@@ -100,7 +103,8 @@ pub async fn generate(svc: &CommandService, seed: u64, scale: Scale) -> History 
             changes.title = Some(st(&format!("Title L{}", p.level)));
         } else {
             changes.manager = Some(Some(*rng.pick(&heads)));
-            changes.department = Some(st(*rng.pick(&DEPARTMENTS)));
+            let department: &&str = rng.pick(&DEPARTMENTS);
+            changes.department = Some(st(department));
         }
         if rng.chance(0.2) {
             changes.location = Some(None);
@@ -115,9 +119,9 @@ pub async fn generate(svc: &CommandService, seed: u64, scale: Scale) -> History 
         (GroupFormat::PAIRS, 3, Purpose::GoalSetting),
         (GroupFormat::circles(3, 4).expect("circles"), 4, Purpose::Onboarding),
     ];
-    for (i, (format, gap, purpose)) in formats.iter().enumerate() {
+    for (i, (format, gap, purpose)) in formats.iter().cycle().take(scale.programs.max(3)).enumerate() {
         let id = ProgramId::new();
-        let starts_on = plus(day(2023, 1, 1), 30 * i as u64);
+        let starts_on = plus(day(2023, 1, 1), 30 * (i % 3) as u64);
         let cmd = Command::Program(ProgramCommand::Launch(LaunchProgram {
             program_id: id,
             name: st(&format!("Program {i}")),
@@ -141,7 +145,7 @@ pub async fn generate(svc: &CommandService, seed: u64, scale: Scale) -> History 
     // Enrolments, then pairs formed among the enrolled.
     let mut pair_plans: Vec<(PairId, ProgramId, Vec<PersonId>, chrono::NaiveDate, u64)> = Vec::new();
     for (pi, program) in h.programs.clone().into_iter().enumerate() {
-        let starts_on = plus(day(2023, 1, 1), 30 * pi as u64);
+        let starts_on = plus(day(2023, 1, 1), 30 * (pi % 3) as u64);
         let mut enrolled: Vec<(Person, chrono::NaiveDate)> = Vec::new();
         for p in people.iter().skip(DEPARTMENTS.len()) {
             if !rng.chance(scale.enrol) {
@@ -162,7 +166,7 @@ pub async fn generate(svc: &CommandService, seed: u64, scale: Scale) -> History 
             }
         }
         rng.shuffle(&mut enrolled);
-        let (gap, size) = match pi {
+        let (gap, size) = match pi % 3 {
             0 => (2, 2),
             1 => (3, 2),
             _ => (4, 3),
@@ -193,7 +197,8 @@ pub async fn generate(svc: &CommandService, seed: u64, scale: Scale) -> History 
                 program_id: program,
                 members: members.clone(),
                 formed_by: if suggested { FormedBy::Suggestion } else { FormedBy::Admin },
-                match_score: suggested.then(|| MatchScore::parse("s", 0.5 + rng.below(50) as f64 / 100.0).expect("score")),
+                match_score: suggested
+                    .then(|| MatchScore::parse("s", 0.5 + rng.below(50) as f64 / 100.0).expect("score")),
                 formed_on,
             }));
             match exec(svc, cmd).await {
@@ -238,9 +243,11 @@ pub async fn generate(svc: &CommandService, seed: u64, scale: Scale) -> History 
     let erased = *rng.pick(&candidates);
     h.events += count(exec(svc, Command::Person(PersonCommand::Erase { person_id: erased })).await);
 
-    // The circles program closes; its pairs dissolve.
+    // The last circles program closes; its pairs dissolve.
+    let last_circles = (h.programs.len() - 1) / 3 * 3 + 2;
+    let last_circles = if last_circles < h.programs.len() { last_circles } else { last_circles - 3 };
     let close = Command::Program(ProgramCommand::Close {
-        program_id: h.programs[2],
+        program_id: h.programs[last_circles],
         closed_on: day(2024, 6, 30),
         reason: lt("Cohort finished."),
     });
@@ -305,7 +312,10 @@ async fn pair_life(
         let held = exec(svc, cmd).await;
         events += held.as_ref().map_or(0, |c| c.events.len());
         if held.is_some() && rng.chance(0.7) {
-            let r = |rng: &mut Rng| rng.chance(0.8).then(|| Rating::parse("r", 1 + i64::try_from(rng.below(5)).expect("small")).expect("rating"));
+            let r = |rng: &mut Rng| {
+                rng.chance(0.8)
+                    .then(|| Rating::parse("r", 1 + i64::try_from(rng.below(5)).expect("small")).expect("rating"))
+            };
             let ratings = Ratings {
                 empathy: r(&mut rng),
                 active_listening: r(&mut rng),
@@ -358,7 +368,9 @@ async fn pair_life(
                 pair_id,
                 goal_id,
                 by: if step % 2 == 0 { b } else { a },
-                percent: rng.chance(0.8).then(|| Percent::parse("p", i64::try_from(step * 25).expect("small")).expect("percent")),
+                percent: rng
+                    .chance(0.8)
+                    .then(|| Percent::parse("p", i64::try_from(step * 25).expect("small")).expect("percent")),
                 note: lt("Progress."),
                 recorded_on: plus(set_on, 10 * step),
             });
@@ -387,7 +399,12 @@ async fn pair_life(
     }
     if rng.chance(0.15) {
         let paused_on = plus(formed_on, 100);
-        let cmd = Command::Pair(PairCommand::Pause { pair_id, reason: lt("Holidays"), paused_on, until: Some(plus(paused_on, 14)) });
+        let cmd = Command::Pair(PairCommand::Pause {
+            pair_id,
+            reason: lt("Holidays"),
+            paused_on,
+            until: Some(plus(paused_on, 14)),
+        });
         events += exec(svc, cmd).await.map_or(0, |c| c.events.len());
         if rng.chance(0.6) {
             let cmd = Command::Pair(PairCommand::Resume { pair_id, resumed_on: plus(paused_on, 14) });
@@ -507,7 +524,7 @@ pub async fn hold_session(svc: &CommandService, pair: PairId, a: PersonId, b: Pe
         },
     });
     let mut events = exec(svc, hold).await.expect("hold").events.len();
-    if n % 3 == 0 {
+    if n.is_multiple_of(3) {
         let feedback = Command::Pair(PairCommand::GiveFeedback {
             pair_id: pair,
             feedback: GiveFeedback {

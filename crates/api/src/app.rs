@@ -1,0 +1,32 @@
+//! The whole HTTP application: the GraphQL transport (`/graphql`,
+//! `/graphiql`), the operational endpoints (`/healthz`, `/readyz`,
+//! `/metrics`), HTTP metrics and a tracing span per request.
+
+use std::sync::Arc;
+
+use axum::Router;
+use tower_http::trace::TraceLayer;
+
+use crate::ops::{self, HttpMetricsLayer, OpsState};
+use crate::schema::TandemSchema;
+use crate::transport::{self, RequestContext, TransportConfig};
+
+/// Builds the router of the service.
+pub fn router(
+    schema: TandemSchema,
+    context: Arc<dyn RequestContext>,
+    transport_config: TransportConfig,
+    ops_state: OpsState,
+) -> Router {
+    let metrics = ops_state.metrics.clone();
+    transport::router(schema, context, transport_config)
+        .merge(ops::router(ops_state))
+        // `route_layer` runs after routing, so the matched path is known
+        // and unmatched paths never become metric labels.
+        .route_layer(HttpMetricsLayer::new(metrics))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<axum::body::Body>| {
+                tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+            }),
+        )
+}

@@ -1,0 +1,257 @@
+//! The API through the real HTTP server: a program played end to end with
+//! read-your-writes, coded errors, limits, and no N+1 queries.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::json;
+use sqlx::PgPool;
+use tandem_api::auth::Role;
+use tandem_api::schema::{self, Limits, Viewer, loaders::Loaders};
+
+use crate::support::{self, FEEDBACK, HOLD, Options, TestServer};
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_program_end_to_end_reads_its_own_writes(pool: PgPool) {
+    let s = TestServer::start(pool).await;
+    let org = support::org(&s).await;
+    let admin = s.admin();
+    let ada = s.token(&[Role::Participant], &org.people[0]);
+    // A participant records a session in their pair; the payload already shows it.
+    let d = s
+        .ok(
+            &ada,
+            HOLD,
+            json!({"i": {"pairId": org.pairs[0], "minutes": 45, "focus": "Hard conversations",
+                "activities": ["ROLE_PLAY", "EMPATHY_EXERCISE"],
+                "coaching": [{"coachId": org.people[0], "coacheeId": org.people[1]}]}}),
+        )
+        .await;
+    assert_eq!(d["holdSession"]["session"]["status"], "HELD");
+    assert_eq!(d["holdSession"]["session"]["activities"], json!(["ROLE_PLAY", "EMPATHY_EXERCISE"]));
+    let d = s
+        .ok(
+            &ada,
+            FEEDBACK,
+            json!({"i": {"pairId": org.pairs[0], "toId": org.people[1], "ratings": {"empathy": 5, "curiosity": 4},
+                "strengths": "Asked great questions", "visibility": "RECIPIENT"}}),
+        )
+        .await;
+    assert_eq!(d["giveFeedback"]["feedback"]["strengths"], "Asked great questions");
+    // The pair shows the session count right away.
+    let d = s
+        .ok(
+            &admin,
+            "query($id: ID!) { pair(id: $id) { sessionsHeld status members { name } } }",
+            json!({"id": org.pairs[0]}),
+        )
+        .await;
+    assert_eq!(d["pair"]["sessionsHeld"], 1);
+    assert_eq!(d["pair"]["members"].as_array().unwrap().len(), 2);
+    // Goals: set, complete; completing twice is a CONFLICT.
+    let d = s
+        .ok(
+            &ada,
+            "mutation($i: SetGoalInput!) { setGoal(input: $i) { goal { id status title } } }",
+            json!({"i": {"pairId": org.pairs[0], "title": "Speak up in planning", "accountabilityPartnerId": org.people[1]}}),
+        )
+        .await;
+    let goal = d["setGoal"]["goal"]["id"].as_str().unwrap().to_owned();
+    let complete = "mutation($i: CloseGoalInput!) { completeGoal(input: $i) { goal { status } } }";
+    let d = s.ok(&ada, complete, json!({"i": {"pairId": org.pairs[0], "goalId": goal}})).await;
+    assert_eq!(d["completeGoal"]["goal"]["status"], "COMPLETED");
+    assert_eq!(
+        s.error_code(Some(&ada), complete, json!({"i": {"pairId": org.pairs[0], "goalId": goal}})).await,
+        "CONFLICT"
+    );
+    // Statistics reflect it.
+    let d = s
+        .ok(
+            &admin,
+            "query($p: ID!) { programStats(programId: $p) { enrolled matched sessionsHeld goalsCompleted } }",
+            json!({"p": org.program}),
+        )
+        .await;
+    assert_eq!(d["programStats"]["enrolled"], 4);
+    assert_eq!(d["programStats"]["matched"], 4);
+    assert_eq!(d["programStats"]["sessionsHeld"], 1);
+    assert_eq!(d["programStats"]["goalsCompleted"], 1);
+    s.stop().await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn errors_are_coded_with_the_offending_field(pool: PgPool) {
+    let s = TestServer::start(pool).await;
+    let org = support::org(&s).await;
+    let admin = s.admin();
+    // BAD_USER_INPUT names the field.
+    let (_, body) = s
+        .post(
+            Some(&admin),
+            support::REGISTER,
+            json!({"i": {"externalId": "X-1", "name": "  ", "email": "x@example.com", "department": "D", "title": "T", "level": 3}}),
+        )
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body:#}");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "name");
+    let (_, body) = s
+        .post(Some(&admin), FEEDBACK, json!({"i": {"pairId": org.pairs[0], "toId": org.people[1], "ratings": {"empathy": 9}, "visibility": "RECIPIENT"}}))
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "admins do not give feedback: {body:#}");
+    let ada = s.token(&[Role::Participant], &org.people[0]);
+    let (_, body) = s
+        .post(Some(&ada), FEEDBACK, json!({"i": {"pairId": org.pairs[0], "toId": org.people[1], "ratings": {"empathy": 9}, "visibility": "RECIPIENT"}}))
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body:#}");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "ratings.empathy");
+    // Self review.
+    let (_, body) = s
+        .post(
+            Some(&ada),
+            FEEDBACK,
+            json!({"i": {"pairId": org.pairs[0], "toId": org.people[0], "strengths": "me", "visibility": "RECIPIENT"}}),
+        )
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["reason"], "SELF_FEEDBACK", "{body:#}");
+    // NOT_FOUND, CONFLICT, UNAUTHENTICATED, FORBIDDEN.
+    let ghost = uuid::Uuid::now_v7().to_string();
+    assert_eq!(
+        s.error_code(
+            Some(&admin),
+            HOLD,
+            json!({"i": {"pairId": ghost, "byId": org.people[0], "minutes": 30, "focus": "x"}})
+        )
+        .await,
+        "NOT_FOUND"
+    );
+    assert_eq!(
+        s.error_code(
+            Some(&admin),
+            support::FORM,
+            json!({"i": {"programId": org.program, "memberIds": [org.people[0], org.people[2]]}})
+        )
+        .await,
+        "CONFLICT"
+    );
+    assert_eq!(s.error_code(None, "{ people { edges { node { id } } } }", json!({})).await, "UNAUTHENTICATED");
+    assert_eq!(s.error_code(Some(&ada), "{ people { edges { node { id } } } }", json!({})).await, "FORBIDDEN");
+    // A malformed id.
+    let (_, body) = s.post(Some(&admin), "query { person(id: \"nope\") { id } }", json!({})).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "id");
+    s.stop().await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn internal_failures_never_reach_the_client(pool: PgPool) {
+    let s = TestServer::start(pool.clone()).await;
+    let admin = s.admin();
+    support::org(&s).await;
+    // Break the database under the API.
+    sqlx::query("DROP TABLE read.people CASCADE").execute(&pool).await.unwrap();
+    let (_, body) = s.post(Some(&admin), "{ people { edges { node { id name } } } }", json!({})).await;
+    let err = &body["errors"][0];
+    assert_eq!(err["extensions"]["code"], "INTERNAL_SERVER_ERROR", "{body:#}");
+    let text = body.to_string();
+    for leak in ["relation", "read.people", "sqlx", "database", "does not exist"] {
+        assert!(!text.contains(leak), "internal detail {leak:?} leaked: {text}");
+    }
+    s.stop().await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn limits_are_enforced(pool: PgPool) {
+    let limits = Limits { max_depth: 6, max_complexity: 200, max_page_size: 10, ..Limits::default() };
+    let s = TestServer::start_with(pool, Options { limits: Some(limits), ..Options::default() }).await;
+    let admin = s.admin();
+    // Page size.
+    assert_eq!(
+        s.error_code(Some(&admin), "{ people(first: 11) { edges { cursor } } }", json!({})).await,
+        "BAD_USER_INPUT"
+    );
+    s.ok(&admin, "{ people(first: 10) { edges { cursor } } }", json!({})).await;
+    // Depth.
+    let deep =
+        "{ programs { edges { node { pairs { edges { node { members { manager { manager { id } } } } } } } } } }";
+    let (_, body) = s.post(Some(&admin), deep, json!({})).await;
+    assert!(body["errors"][0]["message"].as_str().unwrap().to_lowercase().contains("nested"), "{body:#}");
+    // Complexity.
+    let wide = format!("{{ {} }}", (0..250).map(|i| format!("a{i}: me {{ subject }}")).collect::<Vec<_>>().join(" "));
+    let (_, body) = s.post(Some(&admin), &wide, json!({})).await;
+    assert!(body["errors"][0]["message"].as_str().unwrap().to_lowercase().contains("complex"), "{body:#}");
+    // String length.
+    let long = "x".repeat(201);
+    let (_, body) = s
+        .post(
+            Some(&admin),
+            support::REGISTER,
+            json!({"i": {"externalId": "L-1", "name": long, "email": "l@example.com", "department": "D", "title": "T", "level": 3}}),
+        )
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    // Body size.
+    let huge = "#".repeat(2 * 1024 * 1024);
+    let res = reqwest::Client::new()
+        .post(s.url())
+        .header("content-type", "application/json")
+        .bearer_auth(&admin)
+        .body(json!({"query": format!("{{ me {{ subject }} }} {huge}")}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 413);
+    s.stop().await;
+}
+
+/// Counts the SQL statements sqlx runs on this thread.
+struct CountStatements(Arc<AtomicUsize>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountStatements {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() == "sqlx::query" {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// A nested query over many pairs costs one statement per level, however
+/// many rows each level has.
+#[sqlx::test(migrations = "../../migrations")]
+async fn nested_queries_batch_per_level(pool: PgPool) {
+    let s = TestServer::start(pool.clone()).await;
+    let org = support::org(&s).await;
+    let admin_token = s.admin();
+    for (i, pair) in org.pairs.iter().enumerate() {
+        for _ in 0..3 {
+            s.ok(
+                &admin_token,
+                HOLD,
+                json!({"i": {"pairId": pair, "byId": org.people[i * 2], "minutes": 30, "focus": "x"}}),
+            )
+            .await;
+        }
+    }
+    let state = s.state.clone();
+    s.stop().await;
+    let schema = schema::build(state.clone());
+    let admin = tandem_api::auth::Verifier::new(&support::auth_config()).unwrap().verify(&admin_token).unwrap();
+    let query = "query($p: ID!) { program(id: $p) { pairs { edges { node { id members { name manager { id } } \
+                 sessions { edges { node { id coaching { coach { id } } } } } goals { edges { node { id } } } \
+                 program { name } } } } } }";
+    let count = Arc::new(AtomicUsize::new(0));
+    let subscriber =
+        tracing_subscriber::layer::SubscriberExt::with(tracing_subscriber::registry(), CountStatements(count.clone()));
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let request = async_graphql::Request::new(query)
+        .variables(async_graphql::Variables::from_json(json!({"p": org.program})))
+        .data(Viewer(Some(admin)))
+        .data(Loaders::new(&state.pool));
+    let response = schema.execute(request).await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    let statements = count.load(Ordering::SeqCst);
+    eprintln!("nested query ran {statements} SQL statements");
+    // program, pairs page, members (people), sessions, goals, pair's program:
+    // a handful — not one per pair, member or session.
+    assert!(statements > 0, "the counter saw no statement at all");
+    assert!(statements <= 10, "expected one statement per level, saw {statements}");
+}

@@ -1,0 +1,211 @@
+//! The command line and its configuration: every flag also reads an
+//! environment variable, and every one is listed in the README with its
+//! default. Secrets (database password, JWT secret) are never printed:
+//! clap is told to hide their values and they are kept in `secrecy` types.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
+
+/// Tandem: an open backend for peer-coaching programs.
+#[derive(Debug, Parser)]
+#[command(name = "tandem", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Commands,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Commands {
+    /// Run the GraphQL API (and the projections) until SIGTERM or Ctrl-C.
+    Serve(Box<ServeArgs>),
+    /// Apply the database migrations and exit.
+    Migrate(DbArgs),
+    /// Rebuild read models from the event log into fresh tables and swap them in.
+    Replay(ReplayArgs),
+    /// Mint a development token signed with the configured HS256 secret.
+    Token(TokenArgs),
+    /// Fill the database with a realistic demo organisation through the command path.
+    Demo(DemoArgs),
+}
+
+/// Where the database is.
+#[derive(Debug, Args, Clone)]
+pub struct DbArgs {
+    /// PostgreSQL URL. Without it, Tandem runs a private PostgreSQL cluster
+    /// under --data-dir from the PostgreSQL binaries on this machine.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<SecretString>,
+    /// Directory of the embedded PostgreSQL cluster (used without DATABASE_URL).
+    #[arg(long, env = "TANDEM_DATA_DIR", default_value = ".tandem")]
+    pub data_dir: PathBuf,
+    /// Most database connections this process opens.
+    #[arg(long, env = "TANDEM_DB_MAX_CONNECTIONS", default_value_t = 20)]
+    pub db_max_connections: u32,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Logging and tracing.
+#[derive(Debug, Args, Clone)]
+pub struct LogArgs {
+    /// Log format.
+    #[arg(long, env = "TANDEM_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Log filter (tracing `EnvFilter` syntax).
+    #[arg(long, env = "RUST_LOG", default_value = "info,sqlx=warn")]
+    pub log: String,
+    /// OTLP/HTTP endpoint to export traces to, e.g. http://localhost:4318.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// Service name reported in traces.
+    #[arg(long, env = "OTEL_SERVICE_NAME", default_value = "tandem")]
+    pub service_name: String,
+}
+
+/// Token validation.
+#[derive(Debug, Args, Clone)]
+pub struct JwtArgs {
+    /// Required `iss` of tokens.
+    #[arg(long, env = "TANDEM_JWT_ISSUER", default_value = "tandem")]
+    pub jwt_issuer: String,
+    /// Required `aud` of tokens.
+    #[arg(long, env = "TANDEM_JWT_AUDIENCE", default_value = "tandem-api")]
+    pub jwt_audience: String,
+    /// Accepted clock skew for exp/nbf, in seconds.
+    #[arg(long, env = "TANDEM_JWT_LEEWAY", default_value_t = 30)]
+    pub jwt_leeway: u64,
+    /// Accepted algorithms, comma-separated: HS256 (development), or any of RS256, ES256, EdDSA.
+    #[arg(long, env = "TANDEM_JWT_ALGORITHMS", default_value = "HS256")]
+    pub jwt_algorithms: String,
+    /// HS256 secret (at least 32 bytes).
+    #[arg(long, env = "TANDEM_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<SecretString>,
+    /// PEM file with the public key for RS256/ES256/EdDSA.
+    #[arg(long, env = "TANDEM_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// JWKS file with public keys selected by `kid`.
+    #[arg(long, env = "TANDEM_JWT_JWKS_FILE")]
+    pub jwt_jwks_file: Option<PathBuf>,
+}
+
+/// `tandem serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TANDEM_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+    #[command(flatten)]
+    pub jwt: JwtArgs,
+    /// Run the projection runners in this process (one leader per projection
+    /// across all processes sharing the database).
+    #[arg(long, env = "TANDEM_RUN_PROJECTIONS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub run_projections: bool,
+    /// /readyz fails when a projection is more than this many events behind.
+    #[arg(long, env = "TANDEM_READY_MAX_LAG", default_value_t = 1000)]
+    pub ready_max_lag: i64,
+    /// Largest request body in bytes.
+    #[arg(long, env = "TANDEM_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Time limit of one HTTP request, in seconds.
+    #[arg(long, env = "TANDEM_REQUEST_TIMEOUT", default_value_t = 30)]
+    pub request_timeout: u64,
+    /// Deepest query accepted.
+    #[arg(long, env = "TANDEM_MAX_DEPTH", default_value_t = 12)]
+    pub max_depth: usize,
+    /// Largest query complexity accepted.
+    #[arg(long, env = "TANDEM_MAX_COMPLEXITY", default_value_t = 5000)]
+    pub max_complexity: usize,
+    /// Largest page of any list.
+    #[arg(long, env = "TANDEM_MAX_PAGE_SIZE", default_value_t = 100)]
+    pub max_page_size: usize,
+    /// How long a mutation waits for the read models, in milliseconds.
+    #[arg(long, env = "TANDEM_READ_YOUR_WRITES_TIMEOUT_MS", default_value_t = 5000)]
+    pub read_your_writes_timeout_ms: u64,
+    /// Time given to in-flight requests and subscriptions on shutdown, in seconds.
+    #[arg(long, env = "TANDEM_SHUTDOWN_GRACE", default_value_t = 20)]
+    pub shutdown_grace: u64,
+    /// Serve the GraphiQL IDE at /graphiql.
+    #[arg(long, env = "TANDEM_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub graphiql: bool,
+}
+
+impl ServeArgs {
+    /// The request timeout.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout)
+    }
+}
+
+/// `tandem replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Rebuild only this projection (default: all).
+    #[arg(long)]
+    pub projection: Option<String>,
+}
+
+/// `tandem token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// Role(s) to grant: admin, coordinator, participant, integrator, analyst (repeatable).
+    #[arg(long = "role", required = true)]
+    pub roles: Vec<String>,
+    /// The subject: a person id for a participant, a client name otherwise.
+    #[arg(long)]
+    pub sub: String,
+    /// Lifetime, e.g. 3600s, 90m, 12h, 7d.
+    #[arg(long, default_value = "12h")]
+    pub ttl: String,
+    #[command(flatten)]
+    pub jwt: JwtArgs,
+}
+
+/// `tandem demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// How many people to create.
+    #[arg(long, default_value_t = 300)]
+    pub people: usize,
+    /// Months of history.
+    #[arg(long, default_value_t = 6)]
+    pub months: u32,
+    /// Random seed.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+/// Parses a duration like `90s`, `15m`, `12h`, `7d` (or plain seconds).
+pub fn parse_ttl(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.find(|c: char| !c.is_ascii_digit()).map_or((s, "s"), |i| s.split_at(i));
+    let n: u64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("invalid duration unit in {s:?} (use s, m, h or d)")),
+    };
+    if secs == 0 || secs > 366 * 86_400 {
+        return Err("duration must be between 1 second and a year".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
