@@ -101,7 +101,7 @@ impl From<ApiError> for async_graphql::Error {
             ApiError::RateLimited => ("too many requests; slow down".to_owned(), None, None),
             ApiError::Timeout { message } => (message, None, None),
             ApiError::Internal(cause) => {
-                tracing::error!(error = ?cause, "internal error");
+                tracing::error!(error = %format!("{cause:#}"), "internal error");
                 ("internal server error".to_owned(), None, None)
             }
         };

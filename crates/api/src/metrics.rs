@@ -8,7 +8,9 @@
 //!   projection lag through [`Metrics::refresh_projection_lag`], which the
 //!   `/metrics` handler of [`crate::ops`] calls first);
 //! * [`GraphqlMetrics`] — an async-graphql extension counting operations by
-//!   name, kind and outcome and timing queries and mutations;
+//!   name, kind and outcome and timing queries and mutations; it also opens
+//!   the `graphql` span of each query and mutation over HTTP, the parent of
+//!   its resolvers' spans and SQL events in a trace;
 //! * [`Metrics::record_events`] for the mutation layer and
 //!   [`Metrics::record_http`] for the HTTP layer ([`crate::ops::HttpMetricsLayer`]).
 //!
@@ -48,6 +50,7 @@ use prometheus::{
 use sqlx::PgPool;
 use tandem_projections::ProjectionLag;
 use tandem_store::RecordedEvent;
+use tracing::Instrument as _;
 
 /// The media type of [`Metrics::render`]: Prometheus' text format 0.0.4.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -354,6 +357,10 @@ impl Metrics {
 /// HTTP ([`Extension::request`]) or a websocket (the stream's one response).
 /// A subscription is counted once, at its first response (`ok`, or the code
 /// of the error that ended it) or, when it ends before sending any, then.
+///
+/// Each query and mutation over HTTP runs in an info span `graphql` (exported
+/// as `query Name`, with `graphql.operation.name`, `graphql.operation.type`
+/// and `graphql.outcome`), so that a trace groups its resolvers and SQL.
 #[derive(Clone, Debug)]
 pub struct GraphqlMetrics {
     metrics: Metrics,
@@ -476,8 +483,27 @@ impl Drop for RecordOnDrop {
 #[async_graphql::async_trait::async_trait]
 impl Extension for GraphqlMetricsExtension {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let response = next.run(ctx).await;
-        self.state().record(&self.metrics, &response.errors);
+        // Fields named after OpenTelemetry's GraphQL conventions; `otel.name`
+        // renames the exported span to e.g. `query Hello`.
+        let span = tracing::info_span!(
+            "graphql",
+            otel.name = tracing::field::Empty,
+            graphql.operation.name = tracing::field::Empty,
+            graphql.operation.type = tracing::field::Empty,
+            graphql.outcome = tracing::field::Empty,
+        );
+        let response = next.run(ctx).instrument(span.clone()).await;
+        let mut state = self.state();
+        state.record(&self.metrics, &response.errors);
+        let (name, kind) = state.name_and_kind();
+        let outcome = state.outcome(&response.errors);
+        span.record("otel.name", format!("{} {}", kind.as_str(), name.unwrap_or(ANONYMOUS)));
+        if let Some(name) = name {
+            span.record("graphql.operation.name", name);
+        }
+        span.record("graphql.operation.type", kind.as_str());
+        span.record("graphql.outcome", outcome.as_str());
+        drop(state);
         response
     }
 

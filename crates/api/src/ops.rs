@@ -14,8 +14,9 @@
 //! * `GET /metrics` — [`Metrics`] in Prometheus' text format, projection
 //!   lag read from the database at scrape time;
 //! * [`HttpMetricsLayer`] — counts and times every request by route
-//!   template and status; add it with `Router::layer` so that it sees the
-//!   matched route.
+//!   template and status; add it with `Router::route_layer` (matched routes
+//!   only) or `Router::layer` (also 404s, as `unmatched`) so that it sees
+//!   the matched route.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -353,11 +354,12 @@ async fn check_projections(state: &OpsState) -> ProjectionsCheck {
 /// A tower layer recording `tandem_http_requests_total` and
 /// `tandem_http_request_duration_seconds` for every request.
 ///
-/// Add it with `Router::layer` (after the routes, so that it wraps them):
-/// the `path` label is the route template from [`MatchedPath`], which the
-/// router sets before calling a route; requests that match none (404s,
-/// and any request when the layer wraps the router from outside) are
-/// labelled [`UNMATCHED_PATH`], so raw paths never become labels. The
+/// Add it with `Router::route_layer` or `Router::layer` (after the routes,
+/// so that it wraps them): the `path` label is the route template from
+/// [`MatchedPath`], which the router sets before calling a route; requests
+/// that match none (404s under `layer`, and any request when the layer
+/// wraps the router from outside) are labelled [`UNMATCHED_PATH`], so raw
+/// paths never become labels. The
 /// duration is the time to the response head (a websocket counts until
 /// its `101`).
 #[derive(Clone, Debug)]

@@ -14,11 +14,11 @@
 //!   — with enrolments, pairs and circles formed under the rules, sessions,
 //!   feedback, goals, pauses, dissolutions and withdrawals.
 //!
-//! The crate is laid out as the run goes: [`org`](crate::org) plans the
-//! people, [`plan`](crate::plan) simulates the programs and turns everything
-//! into dated commands cut into weekly windows, and [`exec`](crate::exec)
+//! The crate is laid out as the run goes: `org` plans the
+//! people, `plan` simulates the programs and turns everything
+//! into dated commands cut into weekly windows, and `exec`
 //! sends them concurrently, pair by pair, week by week. Planning is pure and
-//! seeded ([`rng`](crate::rng)), so a seed gives the same organisation and
+//! seeded (`rng`), so a seed gives the same organisation and
 //! history every time; only the generated UUIDs differ.
 
 mod dates;

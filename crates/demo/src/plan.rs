@@ -301,7 +301,7 @@ impl Planner<'_> {
                 program_id: p.id,
                 person_id: person.id,
                 withdrew_on: on,
-                reason: long(*rng.pick(words::WITHDRAW_REASONS))?,
+                reason: long(rng.word(words::WITHDRAW_REASONS))?,
             }),
         ));
         Ok(())
@@ -479,7 +479,7 @@ impl Planner<'_> {
         let n = org.people.len();
         let mut unplaced = vec![0_u8; n];
         let mut d = add_days(period.launch, 14 + rng.range(0, 4));
-        while add_days(d, 14) <= period.last_day() {
+        while add_days(d, 7) <= period.last_day() {
             let mut keyed: Vec<(u8, u64, usize)> = (0..n)
                 .filter(|&i| {
                     p.enrolled[i].is_some_and(|e| e <= d)
@@ -579,22 +579,15 @@ impl Planner<'_> {
         let pair_id = PairId::new();
         let leave = members.iter().filter_map(|&m| org.people[m].left_on()).min();
         let hard_end = leave.map_or(self.period.today, |l| l.min(self.period.today));
-        let planned = match p.kind {
-            Kind::Buddies if rng.chance(0.08) => {
-                Some((add_days(formed_on, rng.range(20, 50)), DissolveReason::Mismatch))
-            }
-            Kind::Buddies => Some((add_days(formed_on, rng.range(84, 112)), DissolveReason::Completed)),
-            Kind::Circles => {
-                let r = rng.unit();
-                if r < 0.06 {
-                    Some((add_days(formed_on, rng.range(30, 60)), DissolveReason::Mismatch))
-                } else if r < 0.35 {
-                    Some((add_days(formed_on, rng.range(120, 160)), DissolveReason::Completed))
-                } else {
-                    None
-                }
-            }
+        // Every pair and circle ends some day; only those ending before
+        // `today` (and before a member leaves) get their dissolution.
+        let (after, reason) = match p.kind {
+            Kind::Buddies if rng.chance(0.08) => (rng.range(20, 50), DissolveReason::Mismatch),
+            Kind::Buddies => (rng.range(84, 112), DissolveReason::Completed),
+            Kind::Circles if rng.chance(0.06) => (rng.range(30, 60), DissolveReason::Mismatch),
+            Kind::Circles => (rng.range(120, 270), DissolveReason::Completed),
         };
+        let planned = Some((add_days(formed_on, after), reason));
         let dissolve = planned.filter(|(d, _)| *d < hard_end);
         // Everything but the dissolution happens before `stop`.
         let stop = dissolve.map_or(hard_end, |(d, _)| d);
@@ -625,7 +618,7 @@ impl Planner<'_> {
                     PRIO_PAUSE,
                     pair(PairCommand::Pause {
                         pair_id,
-                        reason: long(*rng.pick(words::PAUSE_REASONS))?,
+                        reason: long(rng.word(words::PAUSE_REASONS))?,
                         paused_on: from,
                         until: Some(until),
                     }),
@@ -658,7 +651,7 @@ impl Planner<'_> {
             let session_id = SessionId::new();
             let by = *rng.pick(&ids);
             let held_at = at(t, rng.range(9 * 4, 17 * 4) * 15);
-            let focus = short(*rng.pick(focus_list))?;
+            let focus = short(rng.word(focus_list))?;
             if rng.chance(0.3) {
                 let mut on = add_days(t, -rng.range(2, 7)).max(formed_on);
                 if paused(on)
@@ -686,7 +679,7 @@ impl Planner<'_> {
                             pair_id,
                             session_id,
                             by: *rng.pick(&ids),
-                            reason: long(*rng.pick(words::CANCEL_REASONS))?,
+                            reason: long(rng.word(words::CANCEL_REASONS))?,
                         }),
                     ));
                     t = add_days(t, rng.range(3, 7));
@@ -711,7 +704,7 @@ impl Planner<'_> {
                         focus,
                         activities,
                         coaching: coaching(rng, p.kind, &ids),
-                        notes: long(*rng.pick(words::SESSION_NOTES))?,
+                        notes: long(rng.word(words::SESSION_NOTES))?,
                     },
                 }),
             ));
@@ -772,8 +765,8 @@ impl Planner<'_> {
                             goal: pair::SetGoal {
                                 goal_id,
                                 owner,
-                                title: short(*rng.pick(words::GOAL_TITLES))?,
-                                description: long(*rng.pick(words::GOAL_DESCRIPTIONS))?,
+                                title: short(rng.word(words::GOAL_TITLES))?,
+                                description: long(rng.word(words::GOAL_DESCRIPTIONS))?,
                                 due_on: Some(due),
                                 accountability_partner: Some(partner),
                                 set_on: start,
@@ -818,7 +811,7 @@ impl Planner<'_> {
                             pair_id,
                             goal_id,
                             by: owner,
-                            note: long(*rng.pick(words::COMPLETION_NOTES))?,
+                            note: long(rng.word(words::COMPLETION_NOTES))?,
                             completed_on: on,
                         }
                     } else {
@@ -826,7 +819,7 @@ impl Planner<'_> {
                             pair_id,
                             goal_id,
                             by: owner,
-                            reason: long(*rng.pick(words::ABANDON_REASONS))?,
+                            reason: long(rng.word(words::ABANDON_REASONS))?,
                             abandoned_on: on,
                         }
                     };
@@ -845,7 +838,7 @@ impl Planner<'_> {
             steps.push((
                 on,
                 PRIO_DISSOLVE,
-                pair(PairCommand::Dissolve { pair_id, reason, note: long(*rng.pick(notes))?, dissolved_on: on }),
+                pair(PairCommand::Dissolve { pair_id, reason, note: long(rng.word(notes))?, dissolved_on: on }),
             ));
         }
         // Stable: same-day steps of one priority keep planning order.

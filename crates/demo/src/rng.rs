@@ -54,6 +54,11 @@ impl Rng {
         &items[self.index(items.len())]
     }
 
+    /// One word of a non-empty word list.
+    pub(crate) fn word(&mut self, items: &[&'static str]) -> &'static str {
+        items[self.index(items.len())]
+    }
+
     /// An index drawn with the given weights (the last index if all are 0).
     pub(crate) fn weighted(&mut self, weights: &[u32]) -> usize {
         let total: u64 = weights.iter().map(|w| u64::from(*w)).sum();

@@ -196,3 +196,11 @@ fn options_without_an_organisation_are_refused() {
         assert!(matches!(history_for_bench(&opts), Err(DemoError::Options(_))), "{opts:?}");
     }
 }
+
+#[test]
+fn tiny_and_long_organisations_are_planned() {
+    for (people, months) in [(10, 1), (10, 24), (37, 1), (300, 12)] {
+        let commands = history_for_bench(&DemoOptions { people, months, ..small() }).unwrap();
+        assert!(commands.len() > people, "{people} people, {months} months: {} commands", commands.len());
+    }
+}

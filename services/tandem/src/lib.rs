@@ -217,6 +217,27 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     .await
 }
 
+/// Waits (bounded) until every read model has a position — its tables
+/// exist and are caught up to a checkpoint, here or in another process —
+/// so the first request does not meet missing tables.
+async fn wait_for_read_models(p: &tandem_projections::ProjectionsHandle) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let waiter = p.waiter();
+    while Instant::now() < deadline {
+        let positions = waiter.positions();
+        let roles = p.roles();
+        let ready = tandem_projections::read_models().iter().all(|m| {
+            positions.contains_key(m.name())
+                || roles.get(m.name()).is_some_and(|r| *r == tandem_projections::Role::Standby)
+        });
+        if ready {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tracing::warn!("projections are still starting; serving anyway (readiness reports the lag)");
+}
+
 /// Completes on SIGTERM or Ctrl-C.
 async fn shutdown_signal() {
     let ctrl_c = async {
@@ -266,6 +287,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
 
     let projections = if args.run_projections { Some(Projections::new(pool.clone()).spawn()?) } else { None };
+    if let Some(p) = &projections {
+        wait_for_read_models(p).await;
+    }
     let waiter = projections.as_ref().map_or_else(|| Waiter::for_read_models(pool.clone()), |p| p.waiter());
     let commands = CommandService::from_pool(pool.clone());
     let store = commands.store().clone();

@@ -219,16 +219,18 @@ pub fn init(opts: TelemetryOptions) -> anyhow::Result<TelemetryGuard> {
         None => None,
     };
 
+    if let Some(provider) = &provider {
+        // Before the subscriber, so that the SDK's "provider set" notice
+        // does not reach the log. The propagator lets the transport read a
+        // caller's `traceparent`.
+        opentelemetry::global::set_tracer_provider(provider.clone());
+        opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
+    }
     tracing_subscriber::registry()
         .with(fmt)
         .with(otel)
         .try_init()
         .context("installing the tracing subscriber (is one installed already?)")?;
-
-    if let Some(provider) = &provider {
-        opentelemetry::global::set_tracer_provider(provider.clone());
-        opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
-    }
     match endpoint {
         Some(e) => tracing::info!(
             endpoint = %redacted(&traces_url(e)),

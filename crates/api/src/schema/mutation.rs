@@ -114,12 +114,18 @@ async fn pair_members(ctx: &Context<'_>, pair: PairId) -> Result<Vec<PersonId>, 
     }
 }
 
-/// Refuses a participant acting on a pair they are not in.
+/// Refuses a participant acting on a pair they are not in, with
+/// `FORBIDDEN` whether or not the pair exists: a participant learns nothing
+/// about pairs they are not in.
 async fn require_member_if_own(ctx: &Context<'_>, access: Access, pair: PairId) -> Result<(), ApiError> {
-    if let Some(me) = acting_person(ctx, access)?
-        && !pair_members(ctx, pair).await?.contains(&me)
-    {
-        return Err(ApiError::Forbidden);
+    if let Some(me) = acting_person(ctx, access)? {
+        let members = match pair_members(ctx, pair).await {
+            Err(ApiError::NotFound { .. }) => Vec::new(),
+            other => other?,
+        };
+        if !members.contains(&me) {
+            return Err(ApiError::Forbidden);
+        }
     }
     Ok(())
 }
@@ -910,6 +916,7 @@ impl PairMutation {
         let access = check(ctx, "scheduleSession")?;
         let fp = format!("{input:?}");
         let pair_id: PairId = parse_id("pairId", &input.pair_id)?;
+        require_member_if_own(ctx, access, pair_id).await?;
         let by = actor_in_pair(ctx, access, input.by_id.as_ref(), "byId")?;
         let session_id = SessionId::new();
         let c = PairCommand::ScheduleSession {
@@ -929,6 +936,7 @@ impl PairMutation {
         let access = check(ctx, "holdSession")?;
         let fp = format!("{input:?}");
         let pair_id: PairId = parse_id("pairId", &input.pair_id)?;
+        require_member_if_own(ctx, access, pair_id).await?;
         let by = actor_in_pair(ctx, access, input.by_id.as_ref(), "byId")?;
         let session_id =
             input.session_id.as_ref().map(|s| parse_id("sessionId", s)).transpose()?.unwrap_or_else(SessionId::new);
@@ -976,6 +984,7 @@ impl PairMutation {
         let access = check(ctx, "cancelSession")?;
         let fp = format!("{input:?}");
         let pair_id: PairId = parse_id("pairId", &input.pair_id)?;
+        require_member_if_own(ctx, access, pair_id).await?;
         let session_id: SessionId = parse_id("sessionId", &input.session_id)?;
         let by = actor_in_pair(ctx, access, input.by_id.as_ref(), "byId")?;
         let c =
@@ -993,6 +1002,7 @@ impl PairMutation {
         let access = check(ctx, "giveFeedback")?;
         let fp = format!("{input:?}");
         let pair_id: PairId = parse_id("pairId", &input.pair_id)?;
+        require_member_if_own(ctx, access, pair_id).await?;
         let from = actor_in_pair(ctx, access, None, "fromId")?;
         let r = input.ratings.unwrap_or_default();
         let rating = |field: &'static str, v: Option<i32>| v.map(|v| int(Rating::parse, field, v)).transpose();
@@ -1027,6 +1037,7 @@ impl PairMutation {
         let access = check(ctx, "setGoal")?;
         let fp = format!("{input:?}");
         let pair_id: PairId = parse_id("pairId", &input.pair_id)?;
+        require_member_if_own(ctx, access, pair_id).await?;
         let owner = actor_in_pair(ctx, access, None, "ownerId")?;
         let goal_id = GoalId::new();
         let c = PairCommand::SetGoal {
@@ -1059,6 +1070,7 @@ impl PairMutation {
         let access = check(ctx, "recordGoalProgress")?;
         let fp = format!("{input:?}");
         let pair_id: PairId = parse_id("pairId", &input.pair_id)?;
+        require_member_if_own(ctx, access, pair_id).await?;
         let goal_id: GoalId = parse_id("goalId", &input.goal_id)?;
         let by = actor_in_pair(ctx, access, None, "byId")?;
         let c = PairCommand::RecordGoalProgress {
@@ -1078,6 +1090,7 @@ impl PairMutation {
         let access = check(ctx, "completeGoal")?;
         let fp = format!("{input:?}");
         let pair_id: PairId = parse_id("pairId", &input.pair_id)?;
+        require_member_if_own(ctx, access, pair_id).await?;
         let goal_id: GoalId = parse_id("goalId", &input.goal_id)?;
         let by = actor_in_pair(ctx, access, None, "byId")?;
         let c = PairCommand::CompleteGoal {
@@ -1096,6 +1109,7 @@ impl PairMutation {
         let access = check(ctx, "abandonGoal")?;
         let fp = format!("{input:?}");
         let pair_id: PairId = parse_id("pairId", &input.pair_id)?;
+        require_member_if_own(ctx, access, pair_id).await?;
         let goal_id: GoalId = parse_id("goalId", &input.goal_id)?;
         let by = actor_in_pair(ctx, access, None, "byId")?;
         let c = PairCommand::AbandonGoal {

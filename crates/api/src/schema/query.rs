@@ -257,7 +257,7 @@ impl RootQuery {
         let all = loaders(ctx)?.feedback.load_many(ids.iter().copied()).await.map_err(load_error)?;
         let mut rows: Vec<_> =
             all.into_values().flatten().filter(|f| super::types::pair::feedback_readable(ctx, f)).collect();
-        rows.sort_by(|a, b| (a.given_at, a.feedback_id).cmp(&(b.given_at, b.feedback_id)));
+        rows.sort_by_key(|f| (f.given_at, f.feedback_id));
         let first = page_size(ctx, first)?;
         let (items, info) = super::types::page_in_memory(rows, first, after.as_deref(), |f| f.feedback_id.to_string())?;
         Ok(FeedbackConnection::new(items.into_iter().map(|(c, f)| (c, super::types::Feedback(f))).collect(), info))

@@ -38,7 +38,7 @@ use tracing::{Instrument, field};
 use super::{
     Shared,
     body::{self, Body, Outcome},
-    codes,
+    codes, deadline_after,
     negotiate::{self, MediaType},
     params::{self, Refused},
     ws,
@@ -118,7 +118,7 @@ fn json_response(status: StatusCode, media: MediaType, bytes: Vec<u8>) -> Respon
 
 async fn handle<E: Executor>(shared: &Shared<E>, parts: Parts, body: HttpBody) -> Response {
     let config = &shared.config;
-    let deadline = Instant::now() + config.request_timeout;
+    let deadline = deadline_after(config.request_timeout);
 
     let method = parts.method.clone();
     if method != Method::GET && method != Method::POST {

@@ -40,6 +40,7 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
+use tokio::time::Instant;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 /// Turns a request's credentials into the data its operations run with.
@@ -83,7 +84,8 @@ pub struct RequestData {
     pub data: Data,
     /// When the credentials stop being valid. A websocket outlives its token:
     /// at this instant every operation on it ends with an `UNAUTHENTICATED`
-    /// error and the socket closes with 4403. `None`: never.
+    /// error and the socket closes with 4403. `None`: never. Ignored for
+    /// HTTP, whose credentials are checked as the request arrives.
     pub expires_at: Option<DateTime<Utc>>,
 }
 
@@ -211,6 +213,12 @@ impl fmt::Debug for TransportConfig {
     }
 }
 
+/// `now + duration`, saturating instead of overflowing on absurd durations.
+fn deadline_after(duration: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(duration).or_else(|| now.checked_add(Duration::from_secs(60 * 60 * 24 * 365))).unwrap_or(now)
+}
+
 /// What every handler shares.
 struct Shared<E> {
     executor: E,
@@ -234,4 +242,14 @@ pub fn router<E: Executor>(executor: E, context: Arc<dyn RequestContext>, config
         router = router.route("/graphiql", get(move || async move { Html(page) }));
     }
     router.with_state(shared)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absurd_durations_do_not_overflow() {
+        assert!(deadline_after(Duration::MAX) > Instant::now());
+    }
 }

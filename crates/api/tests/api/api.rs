@@ -1,10 +1,8 @@
 //! The API through the real HTTP server: a program played end to end with
 //! read-your-writes, coded errors, limits, and no N+1 queries.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use serde_json::json;
+use sqlx::ConnectOptions as _;
 use sqlx::PgPool;
 use tandem_api::auth::Role;
 use tandem_api::schema::{self, Limits, Viewer, loaders::Loaders};
@@ -203,15 +201,34 @@ async fn limits_are_enforced(pool: PgPool) {
     s.stop().await;
 }
 
-/// Counts the SQL statements sqlx runs on this thread.
-struct CountStatements(Arc<AtomicUsize>);
+/// Counts the SQL statements sqlx logs, per thread: sqlx reports every
+/// statement to the `log` facade under the target `sqlx::query`, and this
+/// test's runtime runs all its tasks on its own thread.
+struct StatementCounter;
 
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountStatements {
-    fn on_event(&self, event: &tracing::Event<'_>, _ctx: tracing_subscriber::layer::Context<'_, S>) {
-        if event.metadata().target() == "sqlx::query" {
-            self.0.fetch_add(1, Ordering::SeqCst);
+static COUNTS: std::sync::Mutex<Vec<(std::thread::ThreadId, usize)>> = std::sync::Mutex::new(Vec::new());
+
+impl log::Log for StatementCounter {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.target() == "sqlx::query"
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        if record.target() != "sqlx::query" {
+            return;
+        }
+        let me = std::thread::current().id();
+        let mut counts = COUNTS.lock().unwrap();
+        match counts.iter_mut().find(|(t, _)| *t == me) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((me, 1)),
         }
     }
+    fn flush(&self) {}
+}
+
+fn statements_on_this_thread() -> usize {
+    let me = std::thread::current().id();
+    COUNTS.lock().unwrap().iter().find(|(t, _)| *t == me).map_or(0, |(_, n)| *n)
 }
 
 /// A nested query over many pairs costs one statement per level, however
@@ -231,27 +248,51 @@ async fn nested_queries_batch_per_level(pool: PgPool) {
             .await;
         }
     }
-    let state = s.state.clone();
+    let mut state = s.state.clone();
+    // Stop the server, its runners and hub, so that only the query runs SQL
+    // on this thread; read through a fresh pool that logs every statement.
     s.stop().await;
+    let options = pool.connect_options().as_ref().clone().log_statements(log::LevelFilter::Debug);
+    state.pool = sqlx::postgres::PgPoolOptions::new().max_connections(5).connect_with(options).await.unwrap();
     let schema = schema::build(state.clone());
     let admin = tandem_api::auth::Verifier::new(&support::auth_config()).unwrap().verify(&admin_token).unwrap();
     let query = "query($p: ID!) { program(id: $p) { pairs { edges { node { id members { name manager { id } } \
                  sessions { edges { node { id coaching { coach { id } } } } } goals { edges { node { id } } } \
                  program { name } } } } } }";
-    let count = Arc::new(AtomicUsize::new(0));
-    let subscriber =
-        tracing_subscriber::layer::SubscriberExt::with(tracing_subscriber::registry(), CountStatements(count.clone()));
-    let _guard = tracing::subscriber::set_default(subscriber);
+    static LOGGER: StatementCounter = StatementCounter;
+    let _ = log::set_logger(&LOGGER);
+    log::set_max_level(log::LevelFilter::Debug);
+    let before = statements_on_this_thread();
     let request = async_graphql::Request::new(query)
         .variables(async_graphql::Variables::from_json(json!({"p": org.program})))
         .data(Viewer(Some(admin)))
         .data(Loaders::new(&state.pool));
     let response = schema.execute(request).await;
     assert!(response.errors.is_empty(), "{:?}", response.errors);
-    let statements = count.load(Ordering::SeqCst);
+    let statements = statements_on_this_thread() - before;
     eprintln!("nested query ran {statements} SQL statements");
     // program, pairs page, members (people), sessions, goals, pair's program:
     // a handful — not one per pair, member or session.
     assert!(statements > 0, "the counter saw no statement at all");
     assert!(statements <= 10, "expected one statement per level, saw {statements}");
+}
+
+/// The graphql-http audit against the real Tandem server (the transport
+/// tests run it against a toy schema too).
+#[sqlx::test(migrations = "../../migrations")]
+async fn the_real_server_passes_the_graphql_over_http_audit(pool: PgPool) {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../conformance");
+    assert!(
+        dir.join("node_modules/graphql-http").is_dir(),
+        "run `npm ci --prefix conformance` first (scripts/test does)"
+    );
+    let s = TestServer::start(pool).await;
+    let url = s.url();
+    let script = dir.join("audit.mjs");
+    let output = tokio::process::Command::new("node").arg(script).arg(url).output().await.expect("node must be installed");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    assert!(output.status.success(), "audit failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("0 MUST failed, 0 SHOULD warned"), "{stdout}");
+    s.stop().await;
 }

@@ -5,6 +5,8 @@ mod support;
 mod api;
 mod auth;
 mod events;
+mod matrix;
 mod ops;
 mod schema;
+mod story;
 mod transport;

@@ -67,6 +67,21 @@ async fn append_raw(pool: &PgPool, n: usize) -> Vec<tandem_store::RecordedEvent>
     outcome.events
 }
 
+/// Waits until the last appended events are readable (below the log's
+/// transaction horizon, which a concurrent transaction elsewhere in the
+/// cluster may hold back for a moment): every read model trails by `n`.
+async fn wait_readable(pool: &PgPool, n: i64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let lags = tandem_projections::lag::lag_of_read_models(pool).await.unwrap();
+        if lags.iter().all(|l| l.events_behind == n) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "events never became readable: {lags:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A pool whose server is not there: a port just closed on loopback, with
 /// a password that must not leak.
 fn unreachable_pool() -> PgPool {
@@ -121,6 +136,7 @@ async fn readyz_is_unavailable_while_projections_have_not_started(pool: PgPool) 
 async fn readyz_compares_projection_lag_with_the_threshold(pool: PgPool) {
     catch_up(&pool).await;
     append_raw(&pool, 3).await;
+    wait_readable(&pool, 3).await;
 
     let (status, body) = get_json(app(pool.clone(), 2), "/readyz").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body:#}");
@@ -237,6 +253,7 @@ fn value_of(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f
 async fn metrics_is_prometheus_text_with_every_family(pool: PgPool) {
     catch_up(&pool).await;
     append_raw(&pool, 2).await;
+    wait_readable(&pool, 2).await;
     let metrics = Metrics::new();
     metrics.set_open_subscriptions(|| 3);
     let app = ops::router(OpsState::new(pool, metrics.clone(), 1_000)).layer(HttpMetricsLayer::new(metrics));

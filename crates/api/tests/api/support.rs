@@ -9,6 +9,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use sqlx::ConnectOptions as _;
 use sqlx::postgres::PgPoolOptions;
 use tandem_api::auth::{AuthConfig, Role, Verifier, mint};
 use tandem_api::context::ApiContext;
@@ -51,8 +52,11 @@ impl TestServer {
     }
 
     pub async fn start_with(test_pool: PgPool, options: Options) -> Self {
+        if std::env::var_os("TANDEM_TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("info,sqlx=warn").try_init();
+        }
         // The per-test pool is small; the server gets its own.
-        let connect = test_pool.connect_options().as_ref().clone();
+        let connect = test_pool.connect_options().as_ref().clone().log_statements(log::LevelFilter::Debug);
         let pool = PgPoolOptions::new().max_connections(30).connect_with(connect).await.unwrap();
         let projections = (!options.no_projections).then(|| {
             Projections::new(pool.clone())
@@ -60,6 +64,15 @@ impl TestServer {
                 .spawn()
                 .unwrap()
         });
+        if let Some(p) = &projections {
+            // Serve only once the read-model tables exist.
+            let wanted = tandem_projections::read_models().len();
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while p.waiter().positions().len() < wanted {
+                assert!(std::time::Instant::now() < deadline, "projections did not start");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
         let waiter = projections
             .as_ref()
             .map_or_else(|| tandem_projections::Waiter::for_read_models(pool.clone()), ProjectionsHandle::waiter);

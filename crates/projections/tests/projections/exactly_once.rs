@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::support::audit::Audit;
 use crate::support::history::{hold_session, pairs_world};
-use crate::support::{all_events, another_pool, caught_up, eventually, fast};
+use crate::support::{all_events, another_pool, caught_up, eventually, fast, last_event};
 
 const NAMES: [&str; 5] = ["people", "programs", "pairs", "participation", "audit"];
 
@@ -98,15 +98,23 @@ async fn two_runners_race_and_every_event_applies_once(pool: PgPool) {
     let writer = {
         let (svc, done) = (svc.clone(), Arc::clone(&done));
         tokio::spawn(async move {
-            for n in 0..120_u64 {
+            for n in 0..90_u64 {
                 let (pair, x, y) = pairs[usize::try_from(n).expect("small") % pairs.len()];
                 hold_session(&svc, pair, x, y, n).await;
                 done.fetch_add(1, Ordering::SeqCst);
             }
         })
     };
-    eventually(Duration::from_secs(30), "some writes", || async { (done.load(Ordering::SeqCst) >= 40).then_some(()) })
+    eventually(Duration::from_secs(30), "some writes", || async { (done.load(Ordering::SeqCst) >= 30).then_some(()) })
         .await;
+    eventually(Duration::from_secs(30), "a to have applied a share", || async {
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM read.audit_log WHERE runner = 'a'")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+        (rows > 0).then_some(())
+    })
+    .await;
     drop(a); // the process dies: tasks aborted, connections closed, locks released
     writer.await.expect("writer");
 
@@ -178,9 +186,11 @@ async fn batches_racing_on_the_checkpoint_apply_once(pool: PgPool) {
     for round in 0..10_u64 {
         hold_session(&svc, pair, x, y, round).await;
         let at: Cursor = tandem_projections::checkpoints(&pool).await.expect("checkpoints")[0].cursor;
-        // Readable once the transaction horizon (cluster-wide) has passed it.
+        // Readable once the transaction horizon (cluster-wide) has passed
+        // them; wait for all of this round's events.
+        let last = last_event(&pool).await;
         let recorded = eventually(Duration::from_secs(20), "the new events to be readable", || async {
-            Some(store.read_all(at, 100).await.expect("read")).filter(|e| !e.is_empty())
+            Some(store.read_all(at, 100).await.expect("read")).filter(|e| e.last().is_some_and(|e| e.cursor() == last))
         })
         .await;
         let events: Vec<_> = recorded

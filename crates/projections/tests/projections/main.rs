@@ -8,7 +8,6 @@
 //!
 //! Run with `DATABASE_URL=postgres://… cargo test -p tandem-projections`.
 
-mod bench_tmp;
 mod exactly_once;
 mod lag;
 mod org_history;

@@ -20,7 +20,7 @@ use crate::support::{at, caught_up, day, exec, fast, lt};
 async fn people_lists_page_through_everyone_once_with_filters(pool: PgPool) {
     let svc = CommandService::from_pool(pool.clone());
     let history =
-        generate(&svc, 5, Scale { people: 40, programs: 3, enrol: 0.6, max_sessions: 2, concurrency: 4 }).await;
+        generate(&svc, 5, Scale { people: 30, programs: 3, enrol: 0.6, max_sessions: 2, concurrency: 4 }).await;
     let runner = Projections::new(pool.clone()).options(fast()).spawn().expect("spawn");
     caught_up(&pool, &[]).await;
     let on = day(2024, 3, 1);

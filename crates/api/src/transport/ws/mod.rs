@@ -17,12 +17,13 @@
 //! |---|---|
 //! | no `connection_init` within `connection_init_timeout` | close 4408 |
 //! | a second `connection_init` | close 4429 |
-//! | the [`RequestContext`](super::RequestContext) refuses the payload | close 4403 (legacy: `connection_error` first) |
+//! | the [`RequestContext`](super::RequestContext) refuses the payload | close 4403; 1011 for `INTERNAL_SERVER_ERROR`, 1013 for `RATE_LIMITED` (legacy: `connection_error` first) |
 //! | `subscribe` before `connection_ack` | close 4401 |
 //! | `subscribe` with an id in use | close 4409 (legacy: the old operation is replaced) |
 //! | invalid JSON, unknown type, missing id, bad payload, binary frame | close 4400 (legacy: `connection_error` first; a bad `start` payload only fails that operation) |
 //! | a message over `max_body_bytes` | close 1009 |
 //! | the credentials expire (`RequestData::expires_at`) | every operation gets `error` `UNAUTHENTICATED` "token expired", then close 4403 |
+//! | more than `max_operations_per_connection` at once | `error` `TOO_MANY_OPERATIONS` for that operation |
 //! | shutdown token fires | close 1001 |
 //!
 //! 4403 on expiry, rather than 4401, because the connection *was*
@@ -60,7 +61,7 @@ use self::protocol::{ClientMessage, Protocol};
 use super::{
     Shared, TransportConfig,
     body::{self, Body, Outcome},
-    codes,
+    codes, deadline_after,
     params::{self, Refused},
 };
 
@@ -70,6 +71,8 @@ mod close {
     pub(super) const GOING_AWAY: u16 = 1001;
     pub(super) const PROTOCOL_ERROR: u16 = 1002;
     pub(super) const MESSAGE_TOO_BIG: u16 = 1009;
+    pub(super) const INTERNAL_ERROR: u16 = 1011;
+    pub(super) const TRY_AGAIN_LATER: u16 = 1013;
     pub(super) const BAD_REQUEST: u16 = 4400;
     pub(super) const UNAUTHORIZED: u16 = 4401;
     pub(super) const FORBIDDEN: u16 = 4403;
@@ -159,12 +162,6 @@ fn truncate_reason(reason: &str) -> &str {
         end -= 1;
     }
     &reason[..end]
-}
-
-/// `now + duration`, saturating instead of overflowing on absurd durations.
-fn deadline_after(duration: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(duration).or_else(|| now.checked_add(Duration::from_secs(60 * 60 * 24 * 365))).unwrap_or(now)
 }
 
 /// Why the loop of a connection ends.
@@ -416,16 +413,25 @@ impl<E: Executor> Connection<E> {
             }
             Ok(Err(error)) => {
                 tracing::debug!(code = error.code, "connection_init refused");
-                return self
-                    .refuse(body::error(error.code, error.message.clone()), format!("Forbidden: {}", error.message))
-                    .await;
+                // A refusal that is not about the credentials must not read as
+                // one: clients retry 1011 and 1013, and give up on 4403.
+                let (code, reason) = match error.code {
+                    codes::INTERNAL_SERVER_ERROR => (close::INTERNAL_ERROR, "Internal error".to_owned()),
+                    codes::RATE_LIMITED => (close::TRY_AGAIN_LATER, format!("Try again later: {}", error.message)),
+                    _ => (close::FORBIDDEN, format!("Forbidden: {}", error.message)),
+                };
+                return self.refuse(body::error(error.code, error.message.clone()), code, reason).await;
             }
             Ok(Ok(data)) => data,
         };
         if let Some(expires_at) = data.expires_at {
             let Ok(left) = (expires_at - chrono::Utc::now()).to_std() else {
                 return self
-                    .refuse(body::error(codes::UNAUTHENTICATED, "token expired"), "Forbidden: token expired".to_owned())
+                    .refuse(
+                        body::error(codes::UNAUTHENTICATED, "token expired"),
+                        close::FORBIDDEN,
+                        "Forbidden: token expired".to_owned(),
+                    )
                     .await;
             };
             self.expiry = Some(Box::pin(sleep_until(deadline_after(left))));
@@ -443,12 +449,12 @@ impl<E: Executor> Connection<E> {
         Ok(())
     }
 
-    /// Refuses the connection: 4403 (after `connection_error` for legacy).
-    async fn refuse(&mut self, error: ServerError, reason: String) -> Result<(), End> {
+    /// Refuses the connection (after `connection_error` for legacy).
+    async fn refuse(&mut self, error: ServerError, code: u16, reason: String) -> Result<(), End> {
         if self.protocol == Protocol::Legacy {
             self.send_text(protocol::connection_error(&error)).await?;
         }
-        Err(End::Close(close::FORBIDDEN, reason))
+        Err(End::Close(code, reason))
     }
 
     async fn subscribe(
@@ -608,10 +614,5 @@ mod tests {
         let cut = truncate_reason(&long);
         assert!(cut.len() <= 123);
         assert!(long.starts_with(cut));
-    }
-
-    #[test]
-    fn absurd_durations_do_not_overflow() {
-        assert!(deadline_after(Duration::MAX) > Instant::now());
     }
 }
