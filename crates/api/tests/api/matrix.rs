@@ -245,8 +245,7 @@ async fn setup(s: TestServer) -> World {
     tokens.insert(Aud::Integrator, s.token(&[Role::Integrator], "integrator-1"));
     tokens.insert(Aud::Analyst, s.token(&[Role::Analyst], "analyst-1"));
     tokens.insert(Aud::Recipient, s.token(&[Role::Participant], &org.people[1]));
-    let principals: HashMap<Aud, Principal> =
-        tokens.iter().map(|(a, t)| (*a, verifier.verify(t).unwrap())).collect();
+    let principals: HashMap<Aud, Principal> = tokens.iter().map(|(a, t)| (*a, verifier.verify(t).unwrap())).collect();
     let ada = &tokens[&Aud::Member];
     let bob = &tokens[&Aud::Recipient];
     let p0 = &org.pairs[0];
@@ -341,7 +340,6 @@ async fn root_fields() -> BTreeSet<(String, String)> {
 }
 
 #[sqlx::test(migrations = "../../migrations")]
-#[expect(clippy::too_many_lines, reason = "the table reads best in one place")]
 async fn every_operation_as_every_audience_follows_the_matrix(pool: PgPool) {
     let started = Instant::now();
     let mut w = setup(TestServer::start(pool).await).await;
@@ -380,11 +378,9 @@ async fn every_operation_as_every_audience_follows_the_matrix(pool: PgPool) {
             let d = &body["data"];
             // The scoping of `Own`.
             match *op {
-                "person" => assert_eq!(
-                    d["person"].is_null(),
-                    aud == Aud::Outsider,
-                    "person(people[0]) as {aud:?}: {body:#}"
-                ),
+                "person" => {
+                    assert_eq!(d["person"].is_null(), aud == Aud::Outsider, "person(people[0]) as {aud:?}: {body:#}")
+                }
                 "pair" => {
                     assert_eq!(d["pair"].is_null(), aud == Aud::Outsider, "pair(pairs[0]) as {aud:?}: {body:#}");
                 }
@@ -413,7 +409,9 @@ async fn every_operation_as_every_audience_follows_the_matrix(pool: PgPool) {
     let subscriptions: Vec<(&str, String, Value, bool)> = vec![
         (
             "pairEvents",
-            format!("subscription($id: ID!, $after: String) {{ pairEvents(pairId: $id, after: $after) {{ {EVENT_FIELDS} }} }}"),
+            format!(
+                "subscription($id: ID!, $after: String) {{ pairEvents(pairId: $id, after: $after) {{ {EVENT_FIELDS} }} }}"
+            ),
             json!({"id": p0, "after": after}),
             true,
         ),
@@ -521,7 +519,10 @@ async fn every_operation_as_every_audience_follows_the_matrix(pool: PgPool) {
             let want = w.reads_pair0_field(aud, GOAL_TEXTS);
             assert!(titles.iter().all(|t| t.is_null() != want), "Goal.title as {aud:?}: {body:#}");
             let pair_notes = edge_values(&body2["data"]["pair"]["sessions"], "notes");
-            assert_eq!(pair_notes.iter().filter(|n| !n.is_null()).count(), usize::from(w.reads_pair0_field(aud, SESSION_NOTES)));
+            assert_eq!(
+                pair_notes.iter().filter(|n| !n.is_null()).count(),
+                usize::from(w.reads_pair0_field(aud, SESSION_NOTES))
+            );
         }
 
         // Feedback: through the pair, the root query with pairId, and without.
@@ -530,11 +531,27 @@ async fn every_operation_as_every_audience_follows_the_matrix(pool: PgPool) {
             edge_values(conn, "strengths").iter().map(|s| s.as_str().unwrap_or_default().to_owned()).collect()
         };
         let want_strings: BTreeSet<String> = want.iter().map(|s| (*s).to_owned()).collect();
-        let body = w.post(aud, "query($id: ID!) { pair(id: $id) { feedback { edges { node { id strengths } } } } }", json!({"id": p0})).await;
+        let body = w
+            .post(
+                aud,
+                "query($id: ID!) { pair(id: $id) { feedback { edges { node { id strengths } } } } }",
+                json!({"id": p0}),
+            )
+            .await;
         if w.access(aud, "pair") != Access::Deny {
-            assert_eq!(strengths(&body["data"]["pair"]["feedback"]), want_strings, "pair.feedback as {aud:?}: {body:#}");
+            assert_eq!(
+                strengths(&body["data"]["pair"]["feedback"]),
+                want_strings,
+                "pair.feedback as {aud:?}: {body:#}"
+            );
         }
-        let body = w.post(aud, "query($id: ID) { feedback(pairId: $id) { edges { node { id strengths } } } }", json!({"id": p0})).await;
+        let body = w
+            .post(
+                aud,
+                "query($id: ID) { feedback(pairId: $id) { edges { node { id strengths } } } }",
+                json!({"id": p0}),
+            )
+            .await;
         if w.access(aud, "feedback") == Access::Deny {
             assert_eq!(code_of(&body).unwrap(), if anonymous { "UNAUTHENTICATED" } else { "FORBIDDEN" });
         } else {
@@ -545,7 +562,8 @@ async fn every_operation_as_every_audience_follows_the_matrix(pool: PgPool) {
             assert_eq!(strengths(&body["data"]["feedback"]), want_strings, "feedback as {aud:?}: {body:#}");
         }
         // The feed and subscriptions go through the same scan; so does `me`.
-        w.post(aud, "{ me { person { name email pairs { edges { node { id members { name } } } } } } }", json!({})).await;
+        w.post(aud, "{ me { person { name email pairs { edges { node { id members { name } } } } } } }", json!({}))
+            .await;
         if !matches!(aud, Aud::Recipient) {
             w.post(aud, &format!("{{ events(first: 100) {{ edges {{ {EVENT_FIELDS} }} }} }}"), json!({})).await;
         }
@@ -565,7 +583,8 @@ async fn every_operation_as_every_audience_follows_the_matrix(pool: PgPool) {
     let m = |name: &str, input: &str| format!("mutation($i: {input}!) {{ {name}(input: $i) {{ position }} }}");
     type Vars<'a> = Box<dyn Fn(Aud) -> Value + 'a>;
     let (scheduled, goal_a, goal_b) = (w.scheduled.clone(), w.goal_a.clone(), w.goal_b.clone());
-    let (program2, program3, leaver, erased) = (w.program2.clone(), w.program3.clone(), w.leaver.clone(), w.erased.clone());
+    let (program2, program3, leaver, erased) =
+        (w.program2.clone(), w.program3.clone(), w.leaver.clone(), w.erased.clone());
     let mutations: Vec<(&str, String, Vars<'_>, bool)> = vec![
         (
             "registerPerson",
@@ -655,7 +674,9 @@ async fn every_operation_as_every_audience_follows_the_matrix(pool: PgPool) {
         (
             "giveFeedback",
             m("giveFeedback", "GiveFeedbackInput"),
-            Box::new(|_| json!({"i": {"pairId": p0, "toId": people[1], "strengths": "Clear", "visibility": "PRIVATE"}})),
+            Box::new(
+                |_| json!({"i": {"pairId": p0, "toId": people[1], "strengths": "Clear", "visibility": "PRIVATE"}}),
+            ),
             true,
         ),
         (
@@ -716,8 +737,7 @@ async fn every_operation_as_every_audience_follows_the_matrix(pool: PgPool) {
         let runs: BTreeSet<Aud> = w.ran.iter().filter(|(o, _, _)| *o == op.1).map(|(_, a, _)| *a).collect();
         assert_eq!(runs.len(), OPERATION_AUDIENCES.len(), "{op:?} did not run as every audience");
     }
-    let matrix_ops: BTreeSet<&str> =
-        policy::MATRIX.iter().filter(|r| r.kind != Kind::Field).map(|r| r.name).collect();
+    let matrix_ops: BTreeSet<&str> = policy::MATRIX.iter().filter(|r| r.kind != Kind::Field).map(|r| r.name).collect();
     assert_eq!(matrix_ops, exercised.iter().map(|(_, o)| o.as_str()).collect(), "matrix rows without an operation");
     for op in &exercised {
         let row: Vec<String> =
