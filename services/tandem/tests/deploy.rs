@@ -135,11 +135,8 @@ async fn the_probed_endpoints_exist() {
     let metrics = tandem_api::metrics::Metrics::new();
     let app = tandem_api::ops::router(tandem_api::ops::OpsState::new(pool, metrics, 1000));
     for path in ["/healthz", "/readyz", "/metrics"] {
-        let res = app
-            .clone()
-            .oneshot(axum::http::Request::get(path).body(axum::body::Body::empty()).unwrap())
-            .await
-            .unwrap();
+        let res =
+            app.clone().oneshot(axum::http::Request::get(path).body(axum::body::Body::empty()).unwrap()).await.unwrap();
         assert_ne!(res.status().as_u16(), 404, "{path}");
     }
     let docker = std::fs::read_to_string(deploy_dir().join("Dockerfile")).unwrap();

@@ -289,7 +289,8 @@ async fn the_real_server_passes_the_graphql_over_http_audit(pool: PgPool) {
     let s = TestServer::start(pool).await;
     let url = s.url();
     let script = dir.join("audit.mjs");
-    let output = tokio::process::Command::new("node").arg(script).arg(url).output().await.expect("node must be installed");
+    let output =
+        tokio::process::Command::new("node").arg(script).arg(url).output().await.expect("node must be installed");
     let stdout = String::from_utf8_lossy(&output.stdout);
     println!("{stdout}");
     assert!(output.status.success(), "audit failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));

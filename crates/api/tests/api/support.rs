@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 use sqlx::ConnectOptions as _;
+use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tandem_api::auth::{AuthConfig, Role, Verifier, mint};
 use tandem_api::context::ApiContext;
