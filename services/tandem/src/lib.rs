@@ -355,7 +355,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(pg) = embedded {
         pg.stop().await?;
     }
-    telemetry.shutdown();
+    // Flushing traces blocks (the OTLP client is synchronous).
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
     served.context("serving")?;
     if !shutdown.is_cancelled() {
         bail!("the server stopped unexpectedly");
