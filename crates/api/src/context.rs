@@ -6,8 +6,15 @@
 //! answers `UNAUTHENTICATED` (the policy allows nothing to anonymous
 //! callers); a request with a token that does not verify is refused before
 //! anything runs.
+//!
+//! Each authenticated subject also has a request budget (a token bucket
+//! refilled continuously, `TANDEM_RATE_LIMIT_PER_MINUTE`); past it requests
+//! and new websocket connections are refused with `RATE_LIMITED` (HTTP 429)
+//! until the bucket refills.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use async_graphql::Data;
 use axum::http::HeaderMap;
@@ -19,10 +26,54 @@ use crate::schema::Viewer;
 use crate::schema::loaders::Loaders;
 use crate::transport::{ContextError, RequestContext, RequestData};
 
+/// Most subjects whose buckets are remembered; beyond it the full ones are
+/// forgotten (a full bucket is the same as no bucket).
+const MAX_BUCKETS: usize = 100_000;
+
+/// Per-subject token buckets.
+#[derive(Debug)]
+pub struct RateLimiter {
+    per_minute: u32,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    /// A limiter allowing `per_minute` requests per subject per minute, with
+    /// bursts up to the same number.
+    #[must_use]
+    pub fn new(per_minute: u32) -> Self {
+        Self { per_minute, buckets: Mutex::new(HashMap::new()) }
+    }
+
+    /// Takes one token for `subject`; false when the budget is spent.
+    pub fn allow(&self, subject: &str) -> bool {
+        let capacity = f64::from(self.per_minute);
+        let now = Instant::now();
+        let Ok(mut buckets) = self.buckets.lock() else {
+            // A poisoned lock only means another request panicked while
+            // holding it; failing open keeps the API usable.
+            return true;
+        };
+        if buckets.len() >= MAX_BUCKETS {
+            buckets.retain(|_, (tokens, at)| *tokens + at.elapsed().as_secs_f64() * capacity / 60.0 < capacity);
+        }
+        let (tokens, at) = buckets.entry(subject.to_owned()).or_insert((capacity, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * capacity / 60.0).min(capacity);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// The [`RequestContext`] of the Tandem API.
 pub struct ApiContext {
     verifier: Arc<Verifier>,
     pool: PgPool,
+    limiter: Option<RateLimiter>,
 }
 
 impl std::fmt::Debug for ApiContext {
@@ -35,17 +86,33 @@ impl ApiContext {
     /// A context verifying tokens with `verifier` and loading from `pool`.
     #[must_use]
     pub fn new(verifier: Arc<Verifier>, pool: PgPool) -> Self {
-        Self { verifier, pool }
+        Self { verifier, pool, limiter: None }
+    }
+
+    /// Limits each subject to `per_minute` requests a minute (0: no limit).
+    #[must_use]
+    pub fn with_rate_limit(mut self, per_minute: u32) -> Self {
+        self.limiter = (per_minute > 0).then(|| RateLimiter::new(per_minute));
+        self
     }
 
     fn principal(&self, token: Option<&str>) -> Result<Option<Principal>, ContextError> {
-        match token {
-            None => Ok(None),
-            Some(t) => self.verifier.verify(t).map(Some).map_err(|e| {
+        let principal = match token {
+            None => None,
+            Some(t) => Some(self.verifier.verify(t).map_err(|e| {
                 tracing::debug!(error = %e, "token refused");
                 ContextError::unauthenticated(format!("invalid token: {e}"))
-            }),
+            })?),
+        };
+        if let (Some(limiter), Some(p)) = (&self.limiter, &principal)
+            && !limiter.allow(p.subject())
+        {
+            return Err(ContextError {
+                code: crate::transport::codes::RATE_LIMITED,
+                message: "too many requests for this subject; retry in a few seconds".to_owned(),
+            });
         }
+        Ok(principal)
     }
 
     fn data(&self, principal: Option<Principal>) -> RequestData {

@@ -138,6 +138,10 @@ pub struct ServeArgs {
     /// Time given to in-flight requests and subscriptions on shutdown, in seconds.
     #[arg(long, env = "TANDEM_SHUTDOWN_GRACE", default_value_t = 20)]
     pub shutdown_grace: u64,
+    /// Requests (and new websocket connections) each authenticated subject
+    /// may make per minute; 0 turns the limit off.
+    #[arg(long, env = "TANDEM_RATE_LIMIT_PER_MINUTE", default_value_t = 1200)]
+    pub rate_limit_per_minute: u32,
     /// Serve the GraphiQL IDE at /graphiql.
     #[arg(long, env = "TANDEM_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
     pub graphiql: bool,

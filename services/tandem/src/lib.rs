@@ -324,7 +324,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let app = tandem_api::app::router(
         schema::build(state),
-        Arc::new(ApiContext::new(verifier, pool.clone())),
+        Arc::new(ApiContext::new(verifier, pool.clone()).with_rate_limit(args.rate_limit_per_minute)),
         transport_config,
         tandem_api::ops::OpsState::new(pool.clone(), metrics, args.ready_max_lag),
     );

@@ -297,3 +297,20 @@ async fn the_real_server_passes_the_graphql_over_http_audit(pool: PgPool) {
     assert!(stdout.contains("0 MUST failed, 0 SHOULD warned"), "{stdout}");
     s.stop().await;
 }
+
+/// A subject past its request budget gets 429 with RATE_LIMITED; others
+/// are unaffected.
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_subject_over_its_budget_is_rate_limited(pool: PgPool) {
+    let s = TestServer::start_with(pool, Options { rate_limit_per_minute: 5, ..Options::default() }).await;
+    let busy = s.admin();
+    for _ in 0..5 {
+        s.ok(&busy, "{ me { subject } }", json!({})).await;
+    }
+    let (status, body) = s.post(Some(&busy), "{ me { subject } }", json!({})).await;
+    assert_eq!(status, 429, "{body:#}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+    let other = s.token(&[Role::Analyst], "analyst-1");
+    s.ok(&other, "{ me { subject } }", json!({})).await;
+    s.stop().await;
+}

@@ -44,6 +44,8 @@ pub struct Options {
     pub transport: Option<fn(TransportConfig) -> TransportConfig>,
     /// Do not run the projections (read-your-writes then times out).
     pub no_projections: bool,
+    /// Requests per subject per minute (0: unlimited).
+    pub rate_limit_per_minute: u32,
 }
 
 impl TestServer {
@@ -93,7 +95,7 @@ impl TestServer {
         let verifier = Arc::new(Verifier::new(&auth_config()).unwrap());
         let app = tandem_api::app::router(
             schema::build(state.clone()),
-            Arc::new(ApiContext::new(verifier, pool.clone())),
+            Arc::new(ApiContext::new(verifier, pool.clone()).with_rate_limit(options.rate_limit_per_minute)),
             transport,
             OpsState::new(pool.clone(), metrics, 1000),
         );
