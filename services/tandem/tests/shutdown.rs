@@ -28,7 +28,7 @@ fn free_port() -> u16 {
 #[sqlx::test(migrations = "../../migrations")]
 async fn sigterm_closes_subscriptions_and_exits_cleanly(pool: PgPool) {
     let port = free_port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
         .arg("serve")
         .env("DATABASE_URL", database_url(&pool))
         .env("TANDEM_LISTEN", format!("127.0.0.1:{port}"))
