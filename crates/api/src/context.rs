@@ -170,6 +170,3 @@ impl RequestContext for ApiContext {
         data
     }
 }
-
-/// Shared handle type for [`ApiContext`].
-pub type SharedContext = Arc<dyn RequestContext>;

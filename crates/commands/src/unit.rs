@@ -13,7 +13,7 @@ use chrono::NaiveDate;
 use sqlx::{PgConnection, Postgres, Transaction};
 use tandem_domain::event::DomainEvent;
 use tandem_domain::pair::{self, Pair, PairEvent};
-use tandem_domain::person::{self, Person, PersonEvent, management_chain};
+use tandem_domain::person::{self, Person, PersonEvent};
 use tandem_domain::program::{self, Program, ProgramEvent};
 use tandem_domain::{PairId, PersonId, ProgramId};
 use tandem_store::{EventStore, ExpectedVersion, RecordedEvent};
@@ -142,20 +142,20 @@ impl<'a> Unit<'a> {
     /// locking every person on it shared (a concurrent manager change on the
     /// chain waits for this command).
     pub async fn chain(&mut self, id: PersonId, date: NaiveDate) -> Result<Vec<PersonId>, CommandError> {
-        // Load first (async), then walk the cached states (sync).
+        // Walking the managers while loading them yields the chain itself;
+        // a repeat (a cycle from back-dated changes) ends it defensively.
+        let mut chain = Vec::new();
         let mut current = id;
-        let mut seen = vec![id];
         for _ in 0..MAX_CHAIN {
             let p = self.person(current, Lock::Shared).await?;
             match p.state.org_on(date).and_then(|o| o.manager) {
-                Some(m) if !seen.contains(&m) => {
-                    seen.push(m);
+                Some(m) if m != id && !chain.contains(&m) => {
+                    chain.push(m);
                     current = m;
                 }
                 _ => break,
             }
         }
-        let persons = &self.persons;
-        Ok(management_chain(id, |p| persons.get(&p).and_then(|l| l.state.org_on(date)).and_then(|o| o.manager)))
+        Ok(chain)
     }
 }

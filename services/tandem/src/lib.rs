@@ -364,8 +364,3 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("stopped");
     Ok(())
 }
-
-/// Shown by `tandem --help`.
-pub fn version() -> &'static str {
-    env!("CARGO_PKG_VERSION")
-}

@@ -86,8 +86,8 @@ fn acting_person(ctx: &Context<'_>, access: Access) -> Result<Option<PersonId>, 
     }
 }
 
-/// Resolves who acts inside a pair: a participant acts as themself (and
-/// may not name anyone else); others must name the member they record for.
+/// Resolves who acts: a participant acts as themself (and may not name
+/// anyone else); others must name the person they act for in `field`.
 fn actor_in_pair(ctx: &Context<'_>, access: Access, by: Option<&ID>, field: &str) -> Result<PersonId, ApiError> {
     match acting_person(ctx, access)? {
         Some(me) => match by {
@@ -504,19 +504,6 @@ fn tags(field: &'static str, list: Option<Vec<String>>) -> Result<Vec<ShortText>
     list.iter().map(|t| short(field, t)).collect()
 }
 
-fn participant_of(ctx: &Context<'_>, access: Access, person: Option<&ID>) -> Result<PersonId, ApiError> {
-    match acting_person(ctx, access)? {
-        Some(me) => match person {
-            Some(p) if parse_id::<PersonId>("personId", p)? != me => Err(ApiError::Forbidden),
-            _ => Ok(me),
-        },
-        None => person
-            .map(|p| parse_id("personId", p))
-            .transpose()?
-            .ok_or_else(|| ApiError::bad_input("personId", "personId is required")),
-    }
-}
-
 /// Mutations of programs and enrolments.
 #[derive(Default)]
 pub struct ProgramMutation;
@@ -623,7 +610,7 @@ impl ProgramMutation {
         let access = check(ctx, "enrolParticipant")?;
         let fp = format!("{input:?}");
         let program_id: ProgramId = parse_id("programId", &input.program_id)?;
-        let person_id = participant_of(ctx, access, input.person_id.as_ref())?;
+        let person_id = actor_in_pair(ctx, access, input.person_id.as_ref(), "personId")?;
         let c = EnrolParticipant {
             program_id,
             person_id,
@@ -646,7 +633,7 @@ impl ProgramMutation {
         let access = check(ctx, "withdrawParticipant")?;
         let fp = format!("{input:?}");
         let program_id: ProgramId = parse_id("programId", &input.program_id)?;
-        let person_id = participant_of(ctx, access, input.person_id.as_ref())?;
+        let person_id = actor_in_pair(ctx, access, input.person_id.as_ref(), "personId")?;
         let c = ProgramCommand::Withdraw {
             program_id,
             person_id,

@@ -123,13 +123,15 @@ impl RootQuery {
         let page = queries::people(&state(ctx).pool, &filter, on, after.as_deref(), limit_of(first))
             .await
             .map_err(projection_error)?;
-        let mut items = Vec::with_capacity(page.items.len());
-        for v in page.items {
-            let cursor = queries::PeopleCursor::after(&v).encode();
-            if let Some(p) = Person::visible(ctx, v).await? {
-                items.push((cursor, p));
-            }
-        }
+        let circle = super::types::my_circle(ctx).await?;
+        let items: Vec<(String, Person)> = page
+            .items
+            .into_iter()
+            .filter_map(|v| {
+                let cursor = queries::PeopleCursor::after(&v).encode();
+                Person::visible_in(ctx, v, &circle).map(|p| (cursor, p))
+            })
+            .collect();
         let info = PageInfo {
             has_next_page: page.next.is_some(),
             has_previous_page: after.is_some(),

@@ -16,7 +16,7 @@ use super::loaders::{LoadError, Loaders};
 use super::{state, viewer};
 use crate::auth::Role;
 use crate::error::ApiError;
-use crate::policy::{self, Access};
+use crate::policy;
 
 pub use pair::{Feedback, Goal, Pair, Session};
 pub use person::Person;
@@ -60,11 +60,8 @@ pub(crate) async fn my_circle(ctx: &Context<'_>) -> Result<HashSet<PersonId>, Ap
 
 /// Whether the caller may see a pair with these members under `operation`'s access.
 pub(crate) fn can_see_pair(ctx: &Context<'_>, operation: &str, members: &[Uuid]) -> bool {
-    match policy::access(viewer(ctx), operation) {
-        Access::All => true,
-        Access::Own => me_as_participant(ctx).is_some_and(|me| members.contains(&me.as_uuid())),
-        Access::Deny => false,
-    }
+    let is_member = me_as_participant(ctx).is_some_and(|me| members.contains(&me.as_uuid()));
+    policy::can_read_pair_field(viewer(ctx), operation, is_member)
 }
 
 /// The page size asked for, checked against the limit.

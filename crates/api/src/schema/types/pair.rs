@@ -12,8 +12,8 @@ use uuid::Uuid;
 use super::enums::{Activity, DissolveReason, FormedBy, GoalStatus, GroupKind, PairStatus, SessionStatus, Visibility};
 use super::person::Person;
 use super::program::Program;
-use super::{PageInfo, load_error, loaders, me_as_participant, page_in_memory, page_size};
-use crate::policy::{self, Access};
+use super::{PageInfo, load_error, loaders, page_in_memory, page_size};
+use crate::policy;
 use crate::schema::viewer;
 
 /// A pair or circle of colleagues coaching each other.
@@ -21,11 +21,7 @@ pub struct Pair(pub PairRow);
 
 /// Whether the caller may read a guarded field of something in a pair with these members.
 fn field_allowed(ctx: &Context<'_>, field: &str, members: &[Uuid]) -> bool {
-    match policy::access(viewer(ctx), field) {
-        Access::All => true,
-        Access::Own => me_as_participant(ctx).is_some_and(|me| members.contains(&me.as_uuid())),
-        Access::Deny => false,
-    }
+    super::can_see_pair(ctx, field, members)
 }
 
 /// A pair or circle of colleagues coaching each other.
@@ -48,15 +44,12 @@ impl Pair {
     async fn members(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Person>> {
         let ids: Vec<PersonId> = self.0.member_ids.iter().copied().map(PersonId::from_uuid).collect();
         let views = loaders(ctx)?.people.load_many(ids.iter().copied()).await.map_err(load_error)?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(v) = views.get(&id).cloned()
-                && let Some(p) = Person::visible(ctx, v).await?
-            {
-                out.push(p);
-            }
-        }
-        Ok(out)
+        let circle = super::my_circle(ctx).await?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| views.get(id).cloned())
+            .filter_map(|v| Person::visible_in(ctx, v, &circle))
+            .collect())
     }
     /// The members' ids, in formation order.
     async fn member_ids(&self) -> Vec<ID> {
