@@ -22,6 +22,7 @@
 //! turns a lost race into the domain's own refusal (e.g. `ALREADY_PAIRED`).
 //! After [`MAX_ATTEMPTS`] the caller gets [`CommandError::Conflict`].
 
+mod batch;
 mod error;
 mod guards;
 mod service;
@@ -29,5 +30,5 @@ mod unit;
 mod upcast;
 
 pub use error::CommandError;
-pub use service::{Command, CommandMeta, CommandService, Committed, MAX_ATTEMPTS};
+pub use service::{Command, CommandMeta, CommandService, Committed, DEFAULT_MAX_BATCH, DEFAULT_WRITERS, MAX_ATTEMPTS};
 pub use upcast::DomainUpcaster;

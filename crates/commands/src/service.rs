@@ -8,6 +8,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
+use std::sync::{Arc, OnceLock};
 use tandem_domain::event::{DomainEvent, StreamType};
 use tandem_domain::pair::{self, PairCommand, PairContext, PersonFacts};
 use tandem_domain::person::{self, ManagerFacts, PersonCommand, PersonContext};
@@ -15,14 +16,13 @@ use tandem_domain::program::{self, ParticipantFacts, ProgramCommand, ProgramCont
 use tandem_domain::values::{DissolveReason, LongText, MAX_CIRCLE_SIZE};
 use tandem_domain::{PairId, PersonId, ProgramId};
 use tandem_store::{
-    Actor, AppendOutcome, Cursor, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StoreError,
-    append_in_tx, idempotency_lookup_or_lock, idempotency_record,
+    Actor, Cursor, EventStore, ExpectedVersion, Metadata, RecordedEvent, StoreError, idempotency_lookup_or_lock,
 };
 use uuid::Uuid;
 
+use crate::batch::{Group, Job, Outcome, Prepared};
 use crate::error::CommandError;
-use crate::guards;
-use crate::unit::{Lock, Unit};
+use crate::unit::{Key, Lock, StateCache, Unit};
 
 /// Attempts per command before a persistent conflict is reported.
 pub const MAX_ATTEMPTS: usize = 8;
@@ -129,41 +129,75 @@ pub struct Committed {
 /// The idempotency record's `result`: where the first call's events are.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct StoredResult {
-    position: String,
-    streams: Vec<StoredRange>,
+pub(crate) struct StoredResult {
+    pub position: String,
+    pub streams: Vec<StoredRange>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct StoredRange {
-    stream_id: Uuid,
-    from_version: i32,
-    to_version: i32,
+pub(crate) struct StoredRange {
+    pub stream_id: Uuid,
+    pub from_version: i32,
+    pub to_version: i32,
 }
 
 /// A write the plan will make to one stream.
-struct Write {
-    stream_id: Uuid,
-    stream_type: StreamType,
-    expected: ExpectedVersion,
-    events: Vec<DomainEvent>,
+pub(crate) struct Write {
+    pub stream_id: Uuid,
+    pub stream_type: StreamType,
+    pub expected: ExpectedVersion,
+    pub events: Vec<DomainEvent>,
 }
 
 /// A guard-table change the plan will make.
-enum Guard {
-    Memberships { program: ProgramId, pair: PairId, members: Vec<PersonId> },
-    Release(PairId),
-    ExternalId { external_id: String, person: PersonId },
+pub(crate) enum Guard {
+    Memberships {
+        program: ProgramId,
+        pair: PairId,
+        members: Vec<PersonId>,
+    },
+    /// Ends the current memberships of a pair (of these members in this program).
+    Release {
+        pair: PairId,
+        program: Option<ProgramId>,
+        members: Vec<PersonId>,
+    },
+    ExternalId {
+        external_id: String,
+        person: PersonId,
+    },
 }
 
 #[derive(Default)]
-struct Plan {
-    writes: Vec<Write>,
-    guards: Vec<Guard>,
+pub(crate) struct Plan {
+    pub writes: Vec<Write>,
+    pub guards: Vec<Guard>,
 }
 
 impl Plan {
+    /// Everything committing the plan changes, for the batch's selection.
+    pub fn keys(&self, idempotency_key: Option<&str>) -> Vec<Key> {
+        let mut keys: Vec<Key> = self.writes.iter().map(|w| Key::Stream(w.stream_id)).collect();
+        for g in &self.guards {
+            match g {
+                Guard::Memberships { program, members, .. }
+                | Guard::Release { program: Some(program), members, .. } => {
+                    keys.push(Key::ProgramMemberships(*program));
+                    keys.extend(members.iter().map(|m| Key::Memberships(*m)));
+                }
+                Guard::Release { program: None, members, .. } => {
+                    keys.extend(members.iter().map(|m| Key::Memberships(*m)));
+                }
+                Guard::ExternalId { external_id, .. } => keys.push(Key::ExternalId(external_id.clone())),
+            }
+        }
+        if let Some(k) = idempotency_key {
+            keys.push(Key::Idempotency(k.to_owned()));
+        }
+        keys
+    }
+
     fn write(&mut self, stream_id: Uuid, stream_type: StreamType, expected: ExpectedVersion, events: Vec<DomainEvent>) {
         if !events.is_empty() {
             self.writes.push(Write { stream_id, stream_type, expected, events });
@@ -171,17 +205,55 @@ impl Plan {
     }
 }
 
+/// Writer tasks of a service by default (see [`CommandService::with_group_commit`]).
+pub const DEFAULT_WRITERS: usize = 2;
+
+/// Stream states kept between commands (see `unit::StateCache`).
+const STATE_CACHE_CAPACITY: usize = 20_000;
+
+/// Most commands in one group commit by default.
+pub const DEFAULT_MAX_BATCH: usize = 64;
+
 /// Handles commands against the event store.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct CommandService {
     store: EventStore,
+    writers: usize,
+    max_batch: usize,
+    /// Started on first use, on the runtime of the first command.
+    group: Arc<OnceLock<Group>>,
+    cache: Arc<StateCache>,
+}
+
+impl std::fmt::Debug for CommandService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandService")
+            .field("store", &self.store)
+            .field("writers", &self.writers)
+            .field("max_batch", &self.max_batch)
+            .finish_non_exhaustive()
+    }
 }
 
 impl CommandService {
     /// A service over `store` (whose upcaster should be [`crate::DomainUpcaster`]).
     #[must_use]
     pub fn new(store: EventStore) -> Self {
-        Self { store }
+        Self {
+            store,
+            writers: DEFAULT_WRITERS,
+            max_batch: DEFAULT_MAX_BATCH,
+            group: Arc::new(OnceLock::new()),
+            cache: Arc::new(StateCache::new(STATE_CACHE_CAPACITY)),
+        }
+    }
+
+    /// The same service with `writers` writer tasks, each committing up to
+    /// `max_batch` concurrent commands in one transaction (see the `batch`
+    /// module). `max_batch = 1` gives one transaction per command.
+    #[must_use]
+    pub fn with_group_commit(self, writers: usize, max_batch: usize) -> Self {
+        Self { writers: writers.max(1), max_batch: max_batch.max(1), group: Arc::new(OnceLock::new()), ..self }
     }
 
     /// A service over `pool` with the domain's upcaster.
@@ -208,7 +280,12 @@ impl CommandService {
         {
             return Err(CommandError::InvalidIdempotencyKey);
         }
-        let fingerprint = meta.request_fingerprint.clone().unwrap_or_else(|| digest(&format!("{command:?}")));
+        // Only a keyed request is ever compared with another.
+        let fingerprint = match (&meta.idempotency_key, &meta.request_fingerprint) {
+            (None, _) => String::new(),
+            (Some(_), Some(f)) => f.clone(),
+            (Some(_), None) => digest(&format!("{command:?}")),
+        };
         let metadata = Metadata {
             actor: meta.actor.clone(),
             correlation_id: meta.correlation_id.unwrap_or_else(Uuid::now_v7),
@@ -231,6 +308,8 @@ impl CommandService {
         Err(CommandError::Conflict { attempts: MAX_ATTEMPTS })
     }
 
+    /// One attempt: the command goes to a writer, which plans and commits it,
+    /// alone or with others (see the `batch` module).
     async fn attempt(
         &self,
         command: &Command,
@@ -238,70 +317,23 @@ impl CommandService {
         fingerprint: &str,
         metadata: &Metadata,
     ) -> Result<Committed, CommandError> {
-        let tx = self.store.pool().begin().await?;
-        let mut unit = Unit::new(tx, &self.store);
-        if let Some(key) = &meta.idempotency_key
-            && let Some(record) = idempotency_lookup_or_lock(unit.conn(), key, fingerprint).await?
-        {
-            unit.tx.rollback().await?;
-            return self.replay(record.result).await;
-        }
-        let plan = match command.clone() {
-            Command::Person(c) => plan_person(&mut unit, c).await?,
-            Command::Program(c) => plan_program(&mut unit, c).await?,
-            Command::Pair(c) => plan_pair(&mut unit, c).await?,
+        let group = self
+            .group
+            .get_or_init(|| Group::start(self.store.clone(), self.cache.clone(), self.writers, self.max_batch));
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = Job {
+            command: command.clone(),
+            idempotency_key: meta.idempotency_key.clone(),
+            fingerprint: fingerprint.to_owned(),
+            metadata: metadata.clone(),
+            reply,
         };
-        let mut outcomes: Vec<AppendOutcome> = Vec::with_capacity(plan.writes.len());
-        for w in &plan.writes {
-            let events: Vec<NewEvent> = w
-                .events
-                .iter()
-                .map(|e| {
-                    let enc = e.encode();
-                    NewEvent {
-                        event_id: Uuid::now_v7(),
-                        event_type: enc.event_type.to_owned(),
-                        schema_version: enc.schema_version,
-                        data: enc.data,
-                    }
-                })
-                .collect();
-            outcomes.push(
-                append_in_tx(unit.conn(), w.stream_id, w.stream_type.as_str(), w.expected, &events, metadata).await?,
-            );
+        let stopped = || CommandError::Store(StoreError::Database(sqlx::Error::WorkerCrashed));
+        group.submit(job).await.ok_or_else(stopped)?;
+        match answer.await.map_err(|_| stopped())?? {
+            Outcome::Committed(c) => Ok(c),
+            Outcome::Replay(stored) => self.replay(stored).await,
         }
-        for g in &plan.guards {
-            match g {
-                Guard::Memberships { program, pair, members } => {
-                    guards::insert_memberships(unit.conn(), *program, *pair, members).await?;
-                }
-                Guard::Release(pair) => guards::delete_memberships(unit.conn(), *pair).await?,
-                Guard::ExternalId { external_id, person } => {
-                    guards::claim_external_id(unit.conn(), external_id, *person).await?;
-                }
-            }
-        }
-        let position = outcomes.iter().map(AppendOutcome::commit_cursor).max().unwrap_or(Cursor::START);
-        if let Some(key) = &meta.idempotency_key {
-            let stored = StoredResult {
-                position: position.to_string(),
-                streams: outcomes
-                    .iter()
-                    .map(|o| StoredRange {
-                        stream_id: o.stream_id,
-                        from_version: o.events.first().map_or(0, |e| e.stream_version),
-                        to_version: o.events.last().map_or(0, |e| e.stream_version),
-                    })
-                    .collect(),
-            };
-            let json = serde_json::to_value(&stored)
-                .map_err(|e| CommandError::Store(StoreError::Encode { what: "command result", source: e }))?;
-            idempotency_record(unit.conn(), key, fingerprint, &json, &outcomes).await?;
-        }
-        unit.tx.commit().await?;
-        let mut events: Vec<RecordedEvent> = outcomes.into_iter().flat_map(|o| o.events).collect();
-        events.sort_by_key(RecordedEvent::cursor);
-        Ok(Committed { events, position, replayed: false })
     }
 
     /// Re-reads the events of a first call from its idempotency record.
@@ -317,6 +349,31 @@ impl CommandService {
         events.sort_by_key(RecordedEvent::cursor);
         Ok(Committed { events, position, replayed: true })
     }
+}
+
+/// Plans one command inside its batch: the idempotency lookup, then the
+/// command's own planning.
+pub(crate) async fn prepare(
+    unit: &mut Unit,
+    command: Command,
+    idempotency_key: Option<String>,
+    fingerprint: String,
+) -> Result<Prepared, CommandError> {
+    if let Some(key) = idempotency_key {
+        unit.touched.insert(Key::Idempotency(key.clone()));
+        let found = unit
+            .io
+            .run(move |conn| Box::pin(async move { Ok(idempotency_lookup_or_lock(conn, &key, &fingerprint).await?) }))
+            .await?;
+        if let Some(record) = found {
+            return Ok(Prepared::Replay(record.result));
+        }
+    }
+    Ok(Prepared::Plan(match command {
+        Command::Person(c) => plan_person(unit, c).await?,
+        Command::Program(c) => plan_program(unit, c).await?,
+        Command::Pair(c) => plan_pair(unit, c).await?,
+    }))
 }
 
 fn digest(s: &str) -> String {
@@ -345,7 +402,7 @@ fn today() -> chrono::NaiveDate {
     Utc::now().date_naive()
 }
 
-async fn plan_person(unit: &mut Unit<'_>, command: PersonCommand) -> Result<Plan, CommandError> {
+async fn plan_person(unit: &mut Unit, command: PersonCommand) -> Result<Plan, CommandError> {
     let id = command.person_id();
     let target = unit.person(id, Lock::Exclusive).await?;
     let mut ctx = PersonContext::default();
@@ -359,7 +416,7 @@ async fn plan_person(unit: &mut Unit<'_>, command: PersonCommand) -> Result<Plan
     }
     let mut plan = Plan::default();
     if let PersonCommand::Register(r) = &command {
-        ctx.external_id_taken = guards::external_id_taken(unit.conn(), r.external_id.as_str(), id).await?;
+        ctx.external_id_taken = unit.external_id_taken(r.external_id.as_str(), id).await?;
         plan.guards.push(Guard::ExternalId { external_id: r.external_id.as_str().to_owned(), person: id });
     }
     let cascade = match &command {
@@ -380,18 +437,18 @@ async fn plan_person(unit: &mut Unit<'_>, command: PersonCommand) -> Result<Plan
         && changed
     {
         // A member who leaves ends their pairs: nothing can happen in them any more.
-        for pair_id in guards::pairs_of_person(unit.conn(), id).await? {
+        for pair_id in unit.pairs_of_person(id).await? {
             let p = unit.pair(pair_id, Lock::Exclusive).await?;
             if let Some(e) = pair::dissolve_for_cleanup(&p.state, DissolveReason::MemberLeft, LongText::default(), on) {
                 plan.write(pair_id.as_uuid(), StreamType::Pair, p.expected(), vec![DomainEvent::Pair(e)]);
-                plan.guards.push(Guard::Release(pair_id));
+                plan.guards.push(release(pair_id, &p.state));
             }
         }
     }
     Ok(plan)
 }
 
-async fn plan_program(unit: &mut Unit<'_>, command: ProgramCommand) -> Result<Plan, CommandError> {
+async fn plan_program(unit: &mut Unit, command: ProgramCommand) -> Result<Plan, CommandError> {
     let id = command.program_id();
     let target = unit.program(id, Lock::Exclusive).await?;
     let mut ctx = ProgramContext::default();
@@ -406,7 +463,7 @@ async fn plan_program(unit: &mut Unit<'_>, command: ProgramCommand) -> Result<Pl
             });
         }
         ProgramCommand::Withdraw { person_id, .. } => {
-            let paired = guards::paired_in_program(unit.conn(), id, &[*person_id]).await?;
+            let paired = unit.paired_in_program(id, &[*person_id]).await?;
             ctx.person =
                 Some(ParticipantFacts { exists: true, in_active_pair: !paired.is_empty(), ..Default::default() });
         }
@@ -426,28 +483,46 @@ async fn plan_program(unit: &mut Unit<'_>, command: ProgramCommand) -> Result<Pl
     );
     if let Some(on) = closing {
         // Closing a program ends its pairs, so that nothing more happens in them.
-        for pair_id in guards::pairs_of_program(unit.conn(), id).await? {
+        for pair_id in unit.pairs_of_program(id).await? {
             let p = unit.pair(pair_id, Lock::Exclusive).await?;
             if let Some(e) =
                 pair::dissolve_for_cleanup(&p.state, DissolveReason::ProgramClosed, LongText::default(), on)
             {
                 plan.write(pair_id.as_uuid(), StreamType::Pair, p.expected(), vec![DomainEvent::Pair(e)]);
-                plan.guards.push(Guard::Release(pair_id));
+                plan.guards.push(release(pair_id, &p.state));
             }
         }
     }
     Ok(plan)
 }
 
-async fn plan_pair(unit: &mut Unit<'_>, command: PairCommand) -> Result<Plan, CommandError> {
+/// The guard change of a pair that ends.
+fn release(pair: PairId, state: &pair::Pair) -> Guard {
+    Guard::Release { pair, program: state.program_id, members: state.members.clone() }
+}
+
+async fn plan_pair(unit: &mut Unit, command: PairCommand) -> Result<Plan, CommandError> {
     let pair_id = command.pair_id();
+    // A pair seen before: lock and load it with its program and members in
+    // one round each (the pair first in intent, all in key order).
+    let known = unit.cached_pair_streams(pair_id);
+    if !known.is_empty() {
+        let mut streams = vec![(pair_id.as_uuid(), Lock::Exclusive)];
+        streams.extend(known.into_iter().map(|id| (id, Lock::Shared)));
+        unit.preload(&streams).await?;
+    }
     let target = unit.pair(pair_id, Lock::Exclusive).await?;
     let mut ctx = PairContext::default();
     let mut plan = Plan::default();
     if let PairCommand::Form(f) = &command {
-        ctx.program = unit.program(f.program_id, Lock::Shared).await?.state;
         // An oversized member list is refused by `decide` on its size alone;
         // do not load a hostile number of streams first.
+        if f.members.len() <= usize::from(MAX_CIRCLE_SIZE) {
+            let mut streams = vec![(f.program_id.as_uuid(), Lock::Shared)];
+            streams.extend(f.members.iter().map(|m| (m.as_uuid(), Lock::Shared)));
+            unit.preload(&streams).await?;
+        }
+        ctx.program = unit.program(f.program_id, Lock::Shared).await?.state;
         if f.members.len() <= usize::from(MAX_CIRCLE_SIZE) {
             for m in &f.members {
                 let p = unit.person(*m, Lock::Shared).await?;
@@ -464,10 +539,15 @@ async fn plan_pair(unit: &mut Unit<'_>, command: PairCommand) -> Result<Plan, Co
                     },
                 );
             }
-            ctx.already_paired = guards::paired_in_program(unit.conn(), f.program_id, &f.members).await?;
+            ctx.already_paired = unit.paired_in_program(f.program_id, &f.members).await?;
         }
         plan.guards.push(Guard::Memberships { program: f.program_id, pair: pair_id, members: f.members.clone() });
     } else {
+        // Everything the decision reads, locked in one round and loaded in another.
+        let mut streams: Vec<(Uuid, Lock)> =
+            target.state.program_id.map(|p| (p.as_uuid(), Lock::Shared)).into_iter().collect();
+        streams.extend(target.state.members.iter().map(|m| (m.as_uuid(), Lock::Shared)));
+        unit.preload(&streams).await?;
         if let Some(program_id) = target.state.program_id {
             ctx.program = unit.program(program_id, Lock::Shared).await?.state;
         }
@@ -484,7 +564,7 @@ async fn plan_pair(unit: &mut Unit<'_>, command: PairCommand) -> Result<Plan, Co
             );
         }
         if matches!(command, PairCommand::Dissolve { .. }) {
-            plan.guards.push(Guard::Release(pair_id));
+            plan.guards.push(release(pair_id, &target.state));
         }
     }
     let events = pair::decide(&target.state, command, &ctx)?;

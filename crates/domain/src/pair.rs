@@ -98,7 +98,8 @@ pub struct PersonFacts {
 #[derive(Clone, Debug, Default)]
 pub struct PairContext {
     /// The pair's program (for formation, the program named in the command).
-    pub program: Program,
+    /// Shared, not copied: a program's state grows with its enrolments.
+    pub program: std::sync::Arc<Program>,
     /// Facts on the people the command involves (members, and for formation
     /// the would-be members).
     pub people: BTreeMap<PersonId, PersonFacts>,

@@ -87,9 +87,9 @@ pub struct RebuildReport {
     pub position: Cursor,
 }
 
-/// Rebuilds Tandem's read model `name`, or all of them (one after the
-/// other) for `None`, reporting progress as it goes. Safe while runners are
-/// live, in this or other processes. What `tandem replay` calls.
+/// Rebuilds Tandem's read model `name`, or all of them (side by side) for
+/// `None`, reporting progress as it goes. Safe while runners are live, in
+/// this or other processes. What `tandem replay` calls.
 pub async fn rebuild(
     pool: &PgPool,
     name: Option<&str>,
@@ -102,17 +102,26 @@ pub async fn rebuild(
     rebuild_projections(pool, &projections, progress).await
 }
 
-/// Rebuilds the given projections one after the other.
+/// Rebuilds the given projections side by side: each reads the log and
+/// writes its own scratch schema on its own connections, so one waits on
+/// the database while another decodes or applies. Reports come back in the
+/// order given; the first error stops the others (their scratch schemas are
+/// dropped).
 pub async fn rebuild_projections(
     pool: &PgPool,
     projections: &[Arc<dyn Projection>],
-    mut progress: impl FnMut(Progress) + Send,
+    progress: impl FnMut(Progress) + Send,
 ) -> Result<Vec<RebuildReport>> {
-    let mut reports = Vec::with_capacity(projections.len());
-    for p in projections {
-        reports.push(rebuild_one(pool, p.as_ref(), REBUILD_BATCH_SIZE, &mut progress, None).await?);
-    }
-    Ok(reports)
+    let progress = std::sync::Mutex::new(progress);
+    let report = |p: Progress| {
+        let mut f = progress.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(p);
+    };
+    futures::future::try_join_all(projections.iter().map(|p| {
+        let mut report = &report;
+        async move { rebuild_one(pool, p.as_ref(), REBUILD_BATCH_SIZE, &mut report, None).await }
+    }))
+    .await
 }
 
 /// Rebuilds one projection; `cancel` stops it between batches (before the

@@ -246,3 +246,116 @@ pub(crate) async fn current_version(conn: &mut PgConnection, stream_id: Uuid) ->
         .await?;
     Ok(version)
 }
+
+/// One stream's part of [`append_batch_in_tx`].
+#[derive(Debug, Clone, Copy)]
+pub struct StreamAppend<'a> {
+    pub stream_id: Uuid,
+    pub stream_type: &'a str,
+    /// [`ExpectedVersion::NoStream`] or [`ExpectedVersion::Exact`]: a batch
+    /// computes every version up front, so it cannot take `Any`.
+    pub expected: ExpectedVersion,
+    pub events: &'a [NewEvent],
+    pub metadata: &'a Metadata,
+}
+
+/// Appends to many streams with one statement, inside the caller's
+/// transaction: the write of a group commit, where many commands share one
+/// transaction and one WAL flush.
+///
+/// Each stream's events take the versions after its `expected` version, in
+/// the order given, and positions follow the order of `appends`. The caller
+/// must know the expected versions are current (the command service loads
+/// them under advisory locks); the unique constraint `(stream_id,
+/// stream_version)` still refuses a batch that overlaps any other writer, as
+/// [`StoreError::Conflict`] naming one of the streams. On any error the
+/// transaction is aborted. A stream may appear only once.
+///
+/// Returns one outcome per entry of `appends`, in the same order.
+#[tracing::instrument(level = "debug", skip_all, fields(streams = appends.len()), err(level = "debug"))]
+pub async fn append_batch_in_tx(conn: &mut PgConnection, appends: &[StreamAppend<'_>]) -> Result<Vec<AppendOutcome>> {
+    let mut seen = std::collections::HashSet::with_capacity(appends.len());
+    let rows = appends.iter().map(|a| a.events.len()).sum::<usize>();
+    let mut stream_ids = Vec::with_capacity(rows);
+    let mut stream_types = Vec::with_capacity(rows);
+    let mut versions = Vec::with_capacity(rows);
+    let mut event_ids = Vec::with_capacity(rows);
+    let mut event_types = Vec::with_capacity(rows);
+    let mut schema_versions = Vec::with_capacity(rows);
+    let mut data = Vec::with_capacity(rows);
+    let mut metadata = Vec::with_capacity(rows);
+    for a in appends {
+        validate(a.stream_type, a.events)?;
+        if !seen.insert(a.stream_id) {
+            return Err(StoreError::InvalidAppend {
+                reason: format!("stream {} appears twice in a batch", a.stream_id),
+            });
+        }
+        let Some(base) = a.expected.required() else {
+            return Err(StoreError::InvalidAppend { reason: "a batch append needs an exact expected version".into() });
+        };
+        let meta =
+            serde_json::to_value(a.metadata).map_err(|source| StoreError::Encode { what: "metadata", source })?;
+        for (i, e) in a.events.iter().enumerate() {
+            stream_ids.push(a.stream_id);
+            stream_types.push(a.stream_type);
+            let offset =
+                i32::try_from(i + 1).map_err(|_| StoreError::InvalidAppend { reason: "too many events".into() })?;
+            versions.push(
+                base.checked_add(offset)
+                    .ok_or_else(|| StoreError::InvalidAppend { reason: format!("stream {} is full", a.stream_id) })?,
+            );
+            event_ids.push(e.event_id);
+            event_types.push(e.event_type.as_str());
+            schema_versions.push(e.schema_version);
+            data.push(&e.data);
+            metadata.push(meta.clone());
+        }
+    }
+    const SQL: &str = concat!(
+        "INSERT INTO events (stream_id, stream_type, stream_version, event_id, \
+                             event_type, schema_version, data, metadata) \
+         SELECT i.stream_id, i.stream_type, i.stream_version, i.event_id, i.event_type, \
+                i.schema_version, i.data, i.metadata \
+         FROM unnest($1::uuid[], $2::text[], $3::int4[], $4::uuid[], $5::text[], $6::int2[], $7::jsonb[], \
+                     $8::jsonb[]) \
+             WITH ORDINALITY AS i(stream_id, stream_type, stream_version, event_id, event_type, \
+                                  schema_version, data, metadata, n) \
+         ORDER BY i.n \
+         RETURNING ",
+        event_columns!()
+    );
+    let stored: Vec<EventRow> = sqlx::query_as(SQL)
+        .bind(&stream_ids)
+        .bind(&stream_types)
+        .bind(&versions)
+        .bind(&event_ids)
+        .bind(&event_types)
+        .bind(&schema_versions)
+        .bind(&data)
+        .bind(&metadata)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|error| match unique_violation(&error) {
+            Some(constraint::STREAM_VERSION) => StoreError::Conflict {
+                stream_id: appends.first().map_or(Uuid::nil(), |a| a.stream_id),
+                expected: appends.first().map_or(ExpectedVersion::Any, |a| a.expected),
+                actual: None,
+            },
+            Some(constraint::EVENT_ID) => StoreError::DuplicateEventId,
+            _ => StoreError::Database(error),
+        })?;
+    let mut by_stream: std::collections::HashMap<Uuid, Vec<crate::RecordedEvent>> =
+        std::collections::HashMap::with_capacity(appends.len());
+    for e in decode_rows(stored, &NoUpcast)? {
+        by_stream.entry(e.stream_id).or_default().push(e);
+    }
+    appends
+        .iter()
+        .map(|a| {
+            let mut events = by_stream.remove(&a.stream_id).unwrap_or_default();
+            events.sort_by_key(|e| e.stream_version);
+            outcome(a.stream_id, events)
+        })
+        .collect()
+}

@@ -46,7 +46,7 @@ pub mod store;
 pub mod tail;
 pub mod upcast;
 
-pub use append::append_in_tx;
+pub use append::{StreamAppend, append_batch_in_tx, append_in_tx};
 pub use cursor::Cursor;
 pub use error::{Result, StoreError};
 pub use event::{Actor, AppendOutcome, ExpectedVersion, Metadata, NewEvent, RecordedEvent};

@@ -234,6 +234,37 @@ impl EventStore {
         decode_rows(rows, self.upcaster.as_ref())
     }
 
+    /// The events of each of `stream_ids` after the matching version of
+    /// `after_versions` (0: all), on a given connection (e.g. a command's
+    /// transaction), ordered by stream then version: one statement for many
+    /// streams.
+    #[tracing::instrument(level = "debug", skip_all, fields(streams = stream_ids.len()), err(level = "debug"))]
+    pub async fn read_streams_after_in(
+        &self,
+        conn: &mut PgConnection,
+        stream_ids: &[Uuid],
+        after_versions: &[i32],
+    ) -> Result<Vec<RecordedEvent>> {
+        if stream_ids.len() != after_versions.len() {
+            return Err(StoreError::InvalidAppend { reason: "one version per stream is needed".to_owned() });
+        }
+        // LATERAL: one index range scan per stream, whatever the planner
+        // guesses about the arrays.
+        let rows: Vec<EventRow> = sqlx::query_as(concat!(
+            "SELECT e.* FROM unnest($1::uuid[], $2::int4[]) AS w(wanted_id, after_version) \
+             CROSS JOIN LATERAL (SELECT ",
+            event_columns!(),
+            " FROM events WHERE stream_id = w.wanted_id AND stream_version > w.after_version \
+               ORDER BY stream_version) AS e \
+             ORDER BY e.stream_id, e.stream_version"
+        ))
+        .bind(stream_ids)
+        .bind(after_versions)
+        .fetch_all(conn)
+        .await?;
+        decode_rows(rows, self.upcaster.as_ref())
+    }
+
     /// The stream's last version, `None` when it has no events.
     pub async fn stream_version(&self, stream_id: Uuid) -> Result<Option<i32>> {
         let mut conn = self.pool.acquire().await?;

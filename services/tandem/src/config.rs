@@ -31,6 +31,9 @@ pub enum Commands {
     Token(TokenArgs),
     /// Fill the database with a realistic demo organisation through the command path.
     Demo(DemoArgs),
+    /// Run the benchmark suite in a database it creates (and drops) on the
+    /// server of DATABASE_URL, printing each figure beside raw PostgreSQL.
+    Bench(BenchArgs),
 }
 
 /// Where the database is.
@@ -194,6 +197,43 @@ pub struct DemoArgs {
     /// Random seed.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+}
+
+/// `tandem bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// `full` gives the figures of BENCHMARKS.md; `smoke` runs every part in
+    /// seconds, with figures that mean nothing, to keep the suite working.
+    #[arg(long, value_enum, default_value = "full")]
+    pub size: BenchSize,
+    /// Run only these parts (comma-separated): append, read-all, replay,
+    /// query, mutation, subscriptions.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Events in the generated history (default: 1,000,000 full, 3,000 smoke).
+    #[arg(long)]
+    pub events: Option<u64>,
+    /// Seconds each throughput measurement runs (default: 10 full).
+    #[arg(long)]
+    pub seconds: Option<f64>,
+    /// Websocket subscribers (default: 1,000 full, 20 smoke).
+    #[arg(long)]
+    pub subscribers: Option<usize>,
+    /// Keep the bench database instead of dropping it.
+    #[arg(long)]
+    pub keep_database: bool,
+    /// Also write the report as a Markdown table to this file.
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+}
+
+/// `tandem bench --size`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BenchSize {
+    Smoke,
+    Full,
 }
 
 /// Parses a duration like `90s`, `15m`, `12h`, `7d` (or plain seconds).

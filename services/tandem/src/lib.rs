@@ -26,7 +26,9 @@ use tandem_commands::CommandService;
 use tandem_projections::{Projections, Waiter};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Cli, Commands, DbArgs, DemoArgs, JwtArgs, ReplayArgs, ServeArgs, TokenArgs, parse_ttl};
+use crate::config::{
+    BenchArgs, BenchSize, Cli, Commands, DbArgs, DemoArgs, JwtArgs, ReplayArgs, ServeArgs, TokenArgs, parse_ttl,
+};
 use crate::embedded::EmbeddedPostgres;
 
 /// Runs the command line.
@@ -56,6 +58,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Replay(args) => replay(args).await,
         Commands::Token(args) => token(&args),
         Commands::Demo(args) => demo(args).await,
+        Commands::Bench(args) => bench(args).await,
     }
 }
 
@@ -362,5 +365,50 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         bail!("the server stopped unexpectedly");
     }
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// `tandem bench`: the suite of `tandem-bench` on DATABASE_URL's server, or
+/// on the embedded cluster.
+async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let _log = telemetry::init_basic();
+    let (url, embedded) = match &args.db.database_url {
+        Some(url) => (url.expose_secret().to_owned(), None),
+        None => {
+            let pg = EmbeddedPostgres::start(&args.db.data_dir).await?;
+            (pg.url(), Some(pg))
+        }
+    };
+    let size = match args.size {
+        BenchSize::Smoke => tandem_bench::Size::Smoke,
+        BenchSize::Full => tandem_bench::Size::Full,
+    };
+    let exe = std::env::current_exe().context("locating the tandem binary")?;
+    let mut opts = tandem_bench::BenchOptions::sized(url, exe, size);
+    if !args.only.is_empty() {
+        opts.parts = args
+            .only
+            .iter()
+            .map(|p| tandem_bench::Part::parse(p.trim()).with_context(|| format!("unknown part {p:?}")))
+            .collect::<anyhow::Result<_>>()?;
+    }
+    if let Some(n) = args.events {
+        opts.events = n;
+    }
+    if let Some(s) = args.seconds {
+        opts.duration = Duration::try_from_secs_f64(s).context("--seconds")?;
+    }
+    if let Some(n) = args.subscribers {
+        opts.subscribers = n;
+    }
+    opts.keep_database = args.keep_database;
+    let result = tandem_bench::run(&opts).await;
+    if let Some(pg) = embedded {
+        pg.stop().await?;
+    }
+    let report = result?;
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, report.markdown()).with_context(|| format!("writing {}", path.display()))?;
+    }
     Ok(())
 }

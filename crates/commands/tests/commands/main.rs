@@ -5,6 +5,7 @@ mod support;
 
 mod bad_input;
 mod cascades;
+mod group_commit;
 mod idempotency;
 mod org_chart;
 mod races;

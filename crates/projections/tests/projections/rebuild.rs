@@ -61,11 +61,13 @@ async fn rebuild_reproduces_the_live_tables_row_for_row(pool: PgPool) {
     }
     runner.shutdown().await;
 
+    // Projections rebuild side by side: each one's progress only grows.
     let mut phases = Vec::new();
-    let mut last_done = 0;
+    let mut last_done = std::collections::HashMap::new();
     let reports = rebuild(&pool, None, |p| {
-        assert!(p.events_done >= last_done || p.phase == Phase::Started, "progress only grows");
-        last_done = if p.phase == Phase::Started { 0 } else { p.events_done };
+        let last = last_done.entry(p.projection.clone()).or_insert(0);
+        assert!(p.events_done >= *last || p.phase == Phase::Started, "progress only grows");
+        *last = if p.phase == Phase::Started { 0 } else { p.events_done };
         phases.push((p.projection.clone(), p.phase));
     })
     .await
@@ -77,9 +79,8 @@ async fn rebuild_reproduces_the_live_tables_row_for_row(pool: PgPool) {
         );
         assert_eq!(r.events as usize, history.events);
     }
-    let total: u64 = reports.iter().map(|r| r.events).sum();
-    let secs: f64 = reports.iter().map(|r| r.elapsed.as_secs_f64()).sum();
-    eprintln!("rebuild rate over all read models: {:.0} events/s", total as f64 / secs);
+    let secs: f64 = reports.iter().map(|r| r.elapsed.as_secs_f64()).fold(0.0, f64::max);
+    eprintln!("rebuild rate of all read models together: {:.0} events/s", history.events as f64 / secs);
     for name in names() {
         assert!(phases.contains(&(name.to_owned(), Phase::Swapped)), "{name} swapped");
     }

@@ -353,7 +353,11 @@ pub fn facts(lvl: i64, chain: Vec<PersonId>) -> PersonFacts {
 
 /// A pair context over a program and people facts.
 pub fn pair_ctx(program: Program, people: impl IntoIterator<Item = (PersonId, PersonFacts)>) -> PairContext {
-    PairContext { program, people: people.into_iter().collect::<BTreeMap<_, _>>(), already_paired: BTreeSet::new() }
+    PairContext {
+        program: std::sync::Arc::new(program),
+        people: people.into_iter().collect::<BTreeMap<_, _>>(),
+        already_paired: BTreeSet::new(),
+    }
 }
 
 /// A formation command by an admin.

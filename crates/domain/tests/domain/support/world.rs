@@ -137,7 +137,7 @@ impl World {
     pub fn pair_context(&self, c: &PairCommand) -> PairContext {
         match c {
             PairCommand::Form(f) => PairContext {
-                program: self.programs.get(&f.program_id).cloned().unwrap_or_default(),
+                program: std::sync::Arc::new(self.programs.get(&f.program_id).cloned().unwrap_or_default()),
                 people: f.members.iter().map(|m| (*m, self.person_facts(*m, Some(f.formed_on)))).collect(),
                 already_paired: f
                     .members
@@ -153,7 +153,7 @@ impl World {
                 let people = pair
                     .map(|x| x.members.iter().map(|m| (*m, self.person_facts(*m, None))).collect())
                     .unwrap_or_default();
-                PairContext { program, people, already_paired: BTreeSet::new() }
+                PairContext { program: std::sync::Arc::new(program), people, already_paired: BTreeSet::new() }
             }
         }
     }

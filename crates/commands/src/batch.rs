@@ -1,0 +1,530 @@
+//! Group commit: many concurrent commands decided and written in one
+//! transaction, with one WAL flush, without giving up per-stream optimistic
+//! concurrency, the cross-stream guards or idempotency.
+//!
+//! Commands queue for a few writer tasks. A writer takes every command
+//! queued (up to a batch size) and runs them together in one transaction:
+//!
+//! 1. **Plan.** Each command runs its planning (idempotency lookup, locks,
+//!    loads, guard reads, `decide`) as a future against an [`Io`] that only
+//!    queues requests. When every future waits, the writer runs the queued
+//!    requests in rounds: all advisory locks of the round in one statement
+//!    (in key order, so two writers cannot deadlock within a round), all
+//!    stream loads in one statement, then the rare one-off queries. Ten
+//!    commands that each need four streams cost a handful of statements, not
+//!    eighty.
+//! 2. **Select.** All planning read the state before the batch. Commands are
+//!    taken in arrival order; one that read or writes anything an earlier
+//!    accepted command of the batch writes (a stream, a person's or
+//!    program's guard rows, an external id, an idempotency key) is deferred
+//!    to the next batch and planned again, so the accepted commands are
+//!    equivalent to running one after the other. Refusals and idempotent
+//!    replays only read, and answer at once. The first command of a batch is
+//!    never deferred, so every batch makes progress.
+//! 3. **Write.** One multi-row INSERT appends every accepted event at the
+//!    versions planned (the unique `(stream_id, stream_version)` constraint
+//!    still refuses an overlap with any other writer), then the guard rows
+//!    and idempotency records, then one COMMIT.
+//!
+//! If anything fails at the database (a lost race with another process, a
+//! deadlock, a guard violation) the transaction rolls back and each command
+//! of the batch runs again alone, so an error reaches only the command that
+//! caused it; the service's retry loop then re-decides as before. A batch of
+//! one is the plain path: one command, one transaction.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+
+use futures::FutureExt as _;
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt as _};
+use serde_json::Value;
+use sqlx::{PgConnection, Postgres, Transaction};
+use tandem_store::{
+    AppendOutcome, Cursor, EventStore, Metadata, NewEvent, RecordedEvent, StoreError, StreamAppend, append_batch_in_tx,
+    idempotency_record,
+};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::error::CommandError;
+use crate::guards;
+use crate::service::{Command, Committed, Guard, Plan, StoredRange, StoredResult, prepare};
+use crate::unit::{Key, Lock, StateCache, Unit};
+
+/// A request of one command's planning, run by the writer with those of the
+/// other commands of the batch.
+enum Request {
+    Lock {
+        keys: Vec<(i64, Lock)>,
+        reply: oneshot::Sender<Result<(), CommandError>>,
+    },
+    /// Events of each stream after a version.
+    Load {
+        ids: Vec<(Uuid, i32)>,
+        reply: oneshot::Sender<Result<Vec<RecordedEvent>, CommandError>>,
+    },
+    /// A one-off query; its result goes back through a channel it holds. It
+    /// answers whether the transaction is still usable.
+    Run(Query),
+}
+
+/// A one-off query of a plan (see [`Request::Run`]).
+type Query = Box<dyn for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, bool> + Send>;
+
+/// The planning side of a batch: queues requests for the writer.
+#[derive(Clone, Default)]
+pub(crate) struct Io {
+    queue: Arc<Mutex<Vec<Request>>>,
+}
+
+/// What a command hears when its batch was abandoned; it never reaches a
+/// caller (the writer reruns the command alone).
+fn abandoned() -> CommandError {
+    CommandError::Store(StoreError::InvalidAppend { reason: "batch abandoned".to_owned() })
+}
+
+impl Io {
+    fn push(&self, r: Request) {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner).push(r);
+    }
+
+    fn take(&self) -> Vec<Request> {
+        std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Takes transaction-scoped advisory locks.
+    pub async fn lock(&self, keys: Vec<(i64, Lock)>) -> Result<(), CommandError> {
+        let (reply, rx) = oneshot::channel();
+        self.push(Request::Lock { keys, reply });
+        rx.await.map_err(|_| abandoned())?
+    }
+
+    /// The events of each stream after the version given (upcast), by
+    /// stream then version.
+    pub async fn load(&self, ids: Vec<(Uuid, i32)>) -> Result<Vec<RecordedEvent>, CommandError> {
+        let (reply, rx) = oneshot::channel();
+        self.push(Request::Load { ids, reply });
+        rx.await.map_err(|_| abandoned())?
+    }
+
+    /// Runs a query on the batch's transaction.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, CommandError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T, CommandError>> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        self.push(Request::Run(Box::new(move |conn| {
+            Box::pin(async move {
+                let result = f(conn).await;
+                // Only a failed statement aborts the transaction; e.g. an
+                // idempotency key reused for another request does not.
+                let usable = !matches!(result, Err(CommandError::Store(StoreError::Database(_))));
+                let _ = reply.send(result);
+                usable
+            })
+        })));
+        rx.await.map_err(|_| abandoned())?
+    }
+}
+
+/// What a caller gets back from a writer.
+pub(crate) enum Outcome {
+    Committed(Committed),
+    /// An earlier call with the same idempotency key: its stored result.
+    Replay(Value),
+}
+
+/// One command waiting for a writer.
+pub(crate) struct Job {
+    pub command: Command,
+    pub idempotency_key: Option<String>,
+    pub fingerprint: String,
+    pub metadata: Metadata,
+    pub reply: oneshot::Sender<Result<Outcome, CommandError>>,
+}
+
+/// What planning produced.
+pub(crate) enum Prepared {
+    Replay(Value),
+    Plan(Plan),
+}
+
+/// The queue and its writers.
+pub(crate) struct Group {
+    sender: mpsc::Sender<Job>,
+}
+
+impl Group {
+    /// Starts `writers` writer tasks on the current runtime.
+    pub fn start(store: EventStore, cache: Arc<StateCache>, writers: usize, max_batch: usize) -> Self {
+        let (sender, receiver) = mpsc::channel(4096);
+        let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
+        for _ in 0..writers.max(1) {
+            tokio::spawn(writer(store.clone(), cache.clone(), receiver.clone(), max_batch.max(1)));
+        }
+        Self { sender }
+    }
+
+    /// Queues a job; `None` when the writers are gone (runtime shutting down).
+    pub async fn submit(&self, job: Job) -> Option<()> {
+        self.sender.send(job).await.ok()
+    }
+}
+
+async fn writer(
+    store: EventStore,
+    cache: Arc<StateCache>,
+    receiver: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    max_batch: usize,
+) {
+    let mut carry: Vec<Job> = Vec::new();
+    loop {
+        let mut batch = std::mem::take(&mut carry);
+        // With deferred commands in hand, never wait for the queue: another
+        // writer may be parked on it, waiting for commands whose callers wait
+        // for these.
+        let queue = if batch.is_empty() { Some(receiver.lock().await) } else { receiver.try_lock().ok() };
+        if let Some(mut rx) = queue {
+            if batch.is_empty() {
+                match rx.recv().await {
+                    Some(job) => batch.push(job),
+                    None => return,
+                }
+            }
+            while batch.len() < max_batch {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        // A caller that gave up (e.g. its request timed out) wants nothing written.
+        batch.retain(|job| !job.reply.is_closed());
+        if !batch.is_empty() {
+            carry = run_batch(&store, &cache, batch).await;
+        }
+    }
+}
+
+/// Runs one batch; returns the commands deferred to the next.
+fn run_batch<'a>(store: &'a EventStore, cache: &'a Arc<StateCache>, jobs: Vec<Job>) -> BoxFuture<'a, Vec<Job>> {
+    Box::pin(async move {
+        let batch_size = jobs.len();
+        let mut tx = match store.pool().begin().await {
+            Ok(tx) => tx,
+            Err(e) => {
+                let message = e.to_string();
+                for job in jobs {
+                    let _ = job.reply.send(Err(unavailable(&message)));
+                }
+                return Vec::new();
+            }
+        };
+        let prepared = match plan_all(store, cache, &mut tx, &jobs).await {
+            Ok(prepared) => prepared,
+            Err(e) => return abandon(store, cache, tx, jobs, e).await,
+        };
+
+        // Select: refusals and replays answer now; the rest commit together
+        // unless they depend on what an earlier command of the batch writes.
+        let mut written: HashSet<Key> = HashSet::new();
+        let mut accepted: Vec<(Job, Plan)> = Vec::new();
+        let mut deferred: Vec<Job> = Vec::new();
+        for (job, (result, touched)) in jobs.into_iter().zip(prepared) {
+            match result {
+                Err(e) => {
+                    let _ = job.reply.send(Err(e));
+                }
+                Ok(Prepared::Replay(stored)) => {
+                    let _ = job.reply.send(Ok(Outcome::Replay(stored)));
+                }
+                Ok(Prepared::Plan(plan)) => {
+                    let writes = plan.keys(job.idempotency_key.as_deref());
+                    if touched.iter().chain(&writes).any(|k| written.contains(k)) {
+                        deferred.push(job);
+                    } else {
+                        written.extend(writes);
+                        accepted.push((job, plan));
+                    }
+                }
+            }
+        }
+        if accepted.is_empty() {
+            let _ = tx.rollback().await;
+            return deferred;
+        }
+        tracing::debug!(batch_size, accepted = accepted.len(), deferred = deferred.len(), "group commit");
+        let written = match write(&mut tx, &accepted).await {
+            Ok(w) => w,
+            Err(e) => {
+                let jobs = accepted.into_iter().map(|(job, _)| job).collect();
+                deferred.extend(abandon(store, cache, tx, jobs, e).await);
+                return deferred;
+            }
+        };
+        if let Err(e) = tx.commit().await {
+            // The outcome of a failed COMMIT is unknown to us only if the
+            // connection broke mid-way; PostgreSQL reports a refused commit
+            // as an error and keeps nothing. Either way each command retries
+            // alone, and idempotency keys make that safe for callers.
+            let jobs: Vec<Job> = accepted.into_iter().map(|(job, _)| job).collect();
+            if jobs.len() == 1 {
+                if let Some(job) = jobs.into_iter().next() {
+                    let _ = job.reply.send(Err(e.into()));
+                }
+                return deferred;
+            }
+            let message = e.to_string();
+            tracing::warn!(error = %message, "group commit failed; running its commands alone");
+            for job in jobs {
+                deferred.extend(run_batch(store, cache, vec![job]).await);
+            }
+            return deferred;
+        }
+        for ((job, _), committed) in accepted.into_iter().zip(written) {
+            let _ = job.reply.send(Ok(Outcome::Committed(committed)));
+        }
+        deferred
+    })
+}
+
+/// A batch failed at the database: roll back, and run each command alone so
+/// that the error reaches only its own command (a batch of one answers it).
+async fn abandon(
+    store: &EventStore,
+    cache: &Arc<StateCache>,
+    tx: Transaction<'static, Postgres>,
+    jobs: Vec<Job>,
+    error: CommandError,
+) -> Vec<Job> {
+    let _ = tx.rollback().await;
+    if jobs.len() == 1 {
+        if let Some(job) = jobs.into_iter().next() {
+            let _ = job.reply.send(Err(error));
+        }
+        return Vec::new();
+    }
+    tracing::debug!(error = %error, commands = jobs.len(), "batch failed; running its commands alone");
+    let mut deferred = Vec::new();
+    for job in jobs {
+        deferred.extend(run_batch(store, cache, vec![job]).await);
+    }
+    deferred
+}
+
+fn unavailable(message: &str) -> CommandError {
+    CommandError::Store(StoreError::Database(sqlx::Error::Protocol(format!("no database connection: {message}"))))
+}
+
+type PlanResult = (Result<Prepared, CommandError>, HashSet<Key>);
+
+/// Raised by the waker of the plans.
+struct Flag(AtomicBool);
+
+impl futures::task::ArcWake for Flag {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        arc_self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Plans every job of the batch together (see the module docs); an error is
+/// a failure of the transaction, which the batch cannot survive.
+async fn plan_all(
+    store: &EventStore,
+    cache: &Arc<StateCache>,
+    tx: &mut Transaction<'static, Postgres>,
+    jobs: &[Job],
+) -> Result<Vec<PlanResult>, CommandError> {
+    let io = Io::default();
+    let mut pending: FuturesUnordered<BoxFuture<'static, (usize, PlanResult)>> = FuturesUnordered::new();
+    for (i, job) in jobs.iter().enumerate() {
+        let io = io.clone();
+        let cache = cache.clone();
+        let command = job.command.clone();
+        let key = job.idempotency_key.clone();
+        let fingerprint = job.fingerprint.clone();
+        pending.push(
+            async move {
+                let mut unit = Unit::new(io, cache);
+                let result = prepare(&mut unit, command, key, fingerprint).await;
+                (i, (result, unit.touched))
+            }
+            .boxed(),
+        );
+    }
+    let mut results: Vec<Option<PlanResult>> = (0..jobs.len()).map(|_| None).collect();
+    // Plans are polled by hand with a waker that only raises a flag: a wake
+    // (an answer arrived, or the set yielded to be fair) means "poll again";
+    // no wake means every plan waits for the database.
+    let flag = Arc::new(Flag(AtomicBool::new(false)));
+    let waker = futures::task::waker(flag.clone());
+    loop {
+        flag.0.store(false, Ordering::SeqCst);
+        let polled = pending.poll_next_unpin(&mut Context::from_waker(&waker));
+        match polled {
+            Poll::Ready(Some((i, r))) => {
+                results[i] = Some(r);
+                continue;
+            }
+            Poll::Ready(None) => break,
+            Poll::Pending if flag.0.load(Ordering::SeqCst) => continue,
+            Poll::Pending => {}
+        }
+        let requests = io.take();
+        if requests.is_empty() {
+            // Cannot happen (plans only wait on the batch); never spin hot.
+            tokio::task::yield_now().await;
+            continue;
+        }
+        flush(store, tx, requests).await?;
+    }
+    Ok(results.into_iter().map(|r| r.unwrap_or_else(|| (Err(abandoned()), HashSet::new()))).collect())
+}
+
+/// Runs one round of requests: locks, then loads, then one-off queries.
+async fn flush(store: &EventStore, conn: &mut PgConnection, requests: Vec<Request>) -> Result<(), CommandError> {
+    let mut locks = Vec::new();
+    let mut loads = Vec::new();
+    let mut runs = Vec::new();
+    for r in requests {
+        match r {
+            Request::Lock { keys, reply } => locks.push((keys, reply)),
+            Request::Load { ids, reply } => loads.push((ids, reply)),
+            Request::Run(f) => runs.push(f),
+        }
+    }
+    if !locks.is_empty() {
+        // The strongest mode asked for each key, in key order.
+        let mut wanted: std::collections::BTreeMap<i64, Lock> = std::collections::BTreeMap::new();
+        for (keys, _) in &locks {
+            for (k, mode) in keys {
+                let e = wanted.entry(*k).or_insert(*mode);
+                *e = (*e).max(*mode);
+            }
+        }
+        let (keys, exclusive): (Vec<i64>, Vec<bool>) =
+            wanted.into_iter().map(|(k, mode)| (k, mode == Lock::Exclusive)).unzip();
+        // The subquery's ORDER BY fixes the order in which locks are taken.
+        let taken = sqlx::query(
+            "SELECT count(CASE WHEN x THEN pg_advisory_xact_lock(k)::text ELSE pg_advisory_xact_lock_shared(k)::text END) \
+             FROM (SELECT k, x FROM unnest($1::int8[], $2::bool[]) AS t(k, x) ORDER BY k) AS ordered",
+        )
+        .bind(&keys)
+        .bind(&exclusive)
+        .execute(&mut *conn)
+        .await;
+        if let Err(e) = taken {
+            return Err(e.into());
+        }
+        for (_, reply) in locks {
+            let _ = reply.send(Ok(()));
+        }
+    }
+    if !loads.is_empty() {
+        // The lowest version asked for each stream (two commands of the
+        // batch may know a stream at different versions).
+        let mut after: std::collections::BTreeMap<Uuid, i32> = std::collections::BTreeMap::new();
+        for (id, version) in loads.iter().flat_map(|(ids, _)| ids.iter().copied()) {
+            let e = after.entry(id).or_insert(version);
+            *e = (*e).min(version);
+        }
+        let (ids, versions): (Vec<Uuid>, Vec<i32>) = after.into_iter().unzip();
+        let events = store.read_streams_after_in(conn, &ids, &versions).await?;
+        for (wanted, reply) in loads {
+            let wanted: std::collections::HashMap<Uuid, i32> = wanted.into_iter().collect();
+            let mine = events
+                .iter()
+                .filter(|e| wanted.get(&e.stream_id).is_some_and(|after| e.stream_version > *after))
+                .cloned()
+                .collect();
+            let _ = reply.send(Ok(mine));
+        }
+    }
+    for f in runs {
+        if !f(conn).await {
+            return Err(abandoned());
+        }
+    }
+    Ok(())
+}
+
+/// Appends every accepted command's events in one statement, then writes
+/// their guard rows and idempotency records. Returns each command's result.
+async fn write(tx: &mut PgConnection, accepted: &[(Job, Plan)]) -> Result<Vec<Committed>, CommandError> {
+    let encoded: Vec<Vec<Vec<NewEvent>>> = accepted
+        .iter()
+        .map(|(_, plan)| {
+            plan.writes
+                .iter()
+                .map(|w| {
+                    w.events
+                        .iter()
+                        .map(|e| {
+                            let enc = e.encode();
+                            NewEvent {
+                                event_id: Uuid::now_v7(),
+                                event_type: enc.event_type.to_owned(),
+                                schema_version: enc.schema_version,
+                                data: enc.data,
+                            }
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    let mut appends = Vec::new();
+    for ((job, plan), events) in accepted.iter().zip(&encoded) {
+        for (w, events) in plan.writes.iter().zip(events) {
+            appends.push(StreamAppend {
+                stream_id: w.stream_id,
+                stream_type: w.stream_type.as_str(),
+                expected: w.expected,
+                events,
+                metadata: &job.metadata,
+            });
+        }
+    }
+    let mut outcomes =
+        if appends.is_empty() { Vec::new() } else { append_batch_in_tx(tx, &appends).await? }.into_iter();
+    let mut results = Vec::with_capacity(accepted.len());
+    for (job, plan) in accepted {
+        let mine: Vec<AppendOutcome> = outcomes.by_ref().take(plan.writes.len()).collect();
+        for g in &plan.guards {
+            match g {
+                Guard::Memberships { program, pair, members } => {
+                    guards::insert_memberships(tx, *program, *pair, members).await?;
+                }
+                Guard::Release { pair, .. } => guards::delete_memberships(tx, *pair).await?,
+                Guard::ExternalId { external_id, person } => {
+                    guards::claim_external_id(tx, external_id, *person).await?;
+                }
+            }
+        }
+        let position = mine.iter().map(AppendOutcome::commit_cursor).max().unwrap_or(Cursor::START);
+        if let Some(key) = &job.idempotency_key {
+            let stored = StoredResult {
+                position: position.to_string(),
+                streams: mine
+                    .iter()
+                    .map(|o| StoredRange {
+                        stream_id: o.stream_id,
+                        from_version: o.events.first().map_or(0, |e| e.stream_version),
+                        to_version: o.events.last().map_or(0, |e| e.stream_version),
+                    })
+                    .collect(),
+            };
+            let json = serde_json::to_value(&stored)
+                .map_err(|e| CommandError::Store(StoreError::Encode { what: "command result", source: e }))?;
+            idempotency_record(tx, key, &job.fingerprint, &json, &mine).await?;
+        }
+        let mut events: Vec<RecordedEvent> = mine.into_iter().flat_map(|o| o.events).collect();
+        events.sort_by_key(RecordedEvent::cursor);
+        results.push(Committed { events, position, replayed: false });
+    }
+    Ok(results)
+}
