@@ -53,6 +53,12 @@ const DASHBOARD_QUERY: &str = "query Dashboard($id: ID!, $page: Int!) {
 /// facts (title, level, department) from the dated org history, goals in
 /// the order they were set, pairs in formation (id) order; `hasNextPage`
 /// looks one pair past the page, as the server does.
+///
+/// The members are read through `unnest … WITH ORDINALITY` and a `LATERAL`
+/// look-up of each one's history range, i.e. by primary key: joining
+/// `people` on `person_id = ANY(member_ids)` lets the planner hash-join a
+/// sequential scan of the whole org history once per pair (600 ms instead of
+/// 3 ms on the 1,000,000-event history).
 const DASHBOARD_SQL: &str = "
 SELECT json_build_object(
   'id', pr.program_id, 'name', pr.name, 'status', pr.status, 'participantCount', pr.participants,
@@ -66,13 +72,14 @@ SELECT json_build_object(
       'members', (
         SELECT COALESCE(json_agg(json_build_object(
                  'id', pe.person_id, 'name', pe.name, 'title', h.title, 'level', h.level,
-                 'department', h.department) ORDER BY array_position(p.member_ids, pe.person_id)), '[]')
-          FROM read.people pe
-          JOIN read.person_org_history h
-            ON h.person_id = pe.person_id
-           AND (h.valid_from IS NULL OR h.valid_from <= $3)
-           AND (h.valid_to IS NULL OR h.valid_to > $3)
-         WHERE pe.person_id = ANY(p.member_ids)),
+                 'department', h.department) ORDER BY m.ord), '[]')
+          FROM unnest(p.member_ids) WITH ORDINALITY AS m(person_id, ord)
+          JOIN read.people pe ON pe.person_id = m.person_id
+          CROSS JOIN LATERAL (
+                SELECT title, level, department FROM read.person_org_history h
+                 WHERE h.person_id = m.person_id
+                   AND (h.valid_from IS NULL OR h.valid_from <= $3)
+                   AND (h.valid_to IS NULL OR h.valid_to > $3)) h),
       'goals', (
         SELECT COALESCE(json_agg(json_build_object(
                  'id', g.goal_id, 'title', g.title, 'status', g.status, 'dueOn', g.due_on,

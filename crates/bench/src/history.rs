@@ -152,8 +152,13 @@ async fn copy_template(pool: &PgPool, rows: &[Row], guards: &Guards, copy: u64) 
         sqlx::query(
             "INSERT INTO events (stream_id, stream_type, stream_version, event_id, event_type, schema_version, \
                                  data, metadata) \
-             SELECT * FROM unnest($1::uuid[], $2::text[], $3::int4[], $4::uuid[], $5::text[], $6::int2[], \
-                                  $7::jsonb[], $8::jsonb[]) WITH ORDINALITY AS r ORDER BY ordinality",
+             SELECT r.stream_id, r.stream_type, r.stream_version, r.event_id, r.event_type, r.schema_version, \
+                    r.data, r.metadata \
+             FROM unnest($1::uuid[], $2::text[], $3::int4[], $4::uuid[], $5::text[], $6::int2[], \
+                         $7::jsonb[], $8::jsonb[]) \
+                 WITH ORDINALITY AS r(stream_id, stream_type, stream_version, event_id, event_type, schema_version, \
+                                      data, metadata, n) \
+             ORDER BY r.n",
         )
         .bind(&stream_ids)
         .bind(&stream_types)

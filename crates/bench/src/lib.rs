@@ -105,7 +105,7 @@ impl BenchOptions {
     #[must_use]
     pub fn sized(database_url: String, server_exe: PathBuf, size: Size) -> Self {
         let (events, duration, subscribers) = match size {
-            Size::Smoke => (3_000, Duration::from_millis(500), 20),
+            Size::Smoke => (20_000, Duration::from_millis(500), 20),
             Size::Full => (1_000_000, Duration::from_secs(10), 1_000),
         };
         Self {

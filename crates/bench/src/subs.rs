@@ -61,7 +61,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use uuid::Uuid;
 
-use crate::server::{Server, cpu_time_of, raise_open_files_limit};
+use crate::server::{Memory, Server, cpu_time_of, raise_open_files_limit};
 use crate::{Amount, BenchDb, BenchOptions, Figure, Goal, Latencies, Report};
 
 /// Events committed per second during the measurement.
@@ -120,6 +120,24 @@ struct GroupRun {
     /// (subscriber, what went wrong): an `error` or `complete` for the
     /// subscription, a close, a socket error, an unreadable message.
     failures: Vec<(u32, String)>,
+}
+
+/// What the run saw besides the deliveries.
+struct Measurement {
+    /// The warm-up events.
+    warmup: Vec<Cursor>,
+    /// The measured events, each with the instant its command returned.
+    commits: Vec<(Cursor, Instant)>,
+    /// Whether every delivery arrived before progress stopped.
+    complete: bool,
+    /// The server's memory once every subscriber had caught up, and at the end.
+    connected: Memory,
+    end: Memory,
+    /// From the first measured commit to the last delivery.
+    measured: Duration,
+    /// CPU time used meanwhile by the server and by this process.
+    cpu_server: Duration,
+    cpu_bench: Duration,
 }
 
 /// Figure 6. See the module's documentation.
@@ -189,7 +207,7 @@ pub async fn run(opts: &BenchOptions, db: &BenchDb, server: &Server, report: &mu
         let cpu_server = server.cpu_time()?.saturating_sub(cpu_server);
         let cpu_bench = cpu_time_of("/proc/self/stat")?.saturating_sub(cpu_bench);
         let end = server.rss()?;
-        anyhow::Ok((warmup, commits, complete, connected, end, measured, cpu_server, cpu_bench))
+        anyhow::Ok(Measurement { warmup, commits, complete, connected, end, measured, cpu_server, cpu_bench })
     }
     .await;
     // Stop the clients (their sockets close when the groups end).
@@ -198,7 +216,7 @@ pub async fn run(opts: &BenchOptions, db: &BenchDb, server: &Server, report: &mu
     while let Some(run) = groups.join_next().await {
         runs.push(run.context("a subscriber group panicked")?);
     }
-    let (warmup, commits, complete, connected, end, measured, cpu_server, cpu_bench) = result?;
+    let Measurement { warmup, commits, complete, connected, end, measured, cpu_server, cpu_bench } = result?;
 
     // Every client must have every event exactly once.
     let mut index: HashMap<Cursor, (Option<Instant>, usize)> = HashMap::new();
@@ -211,6 +229,10 @@ pub async fn run(opts: &BenchOptions, db: &BenchDb, server: &Server, report: &mu
     let events = index.len();
     let mut seen = vec![0u8; subscribers * events];
     let mut latencies = Latencies::with_capacity(subscribers * commits.len());
+    // Per measured event, its first and last delivery: the first is the
+    // pipeline (commit, tail, hub, one rendering, the socket), the gap to
+    // the last is the fan-out to every subscriber.
+    let mut spread = vec![(Duration::MAX, Duration::ZERO); commits.len()];
     let (mut unexpected, mut failures) = (0usize, Vec::new());
     for run in runs {
         failures.extend(run.failures);
@@ -222,7 +244,11 @@ pub async fn run(opts: &BenchOptions, db: &BenchDb, server: &Server, report: &mu
             let slot = &mut seen[r.subscriber as usize * events + i];
             *slot = slot.saturating_add(1);
             if let Some(committed) = committed {
-                latencies.record(r.at.saturating_duration_since(*committed));
+                let latency = r.at.saturating_duration_since(*committed);
+                latencies.record(latency);
+                let (first, last) = &mut spread[i - warmup.len()];
+                *first = (*first).min(latency);
+                *last = (*last).max(latency);
             }
         }
     }
@@ -238,15 +264,24 @@ pub async fn run(opts: &BenchOptions, db: &BenchDb, server: &Server, report: &mu
         );
     }
 
+    let mut firsts = Latencies::with_capacity(spread.len());
+    let mut lasts = Latencies::with_capacity(spread.len());
+    for (first, last) in spread {
+        firsts.record(first);
+        lasts.record(last);
+    }
     let note = format!(
         "{subscribers} subscribers of programEvents (coordinator), one socket each, connected in {:.1} s; \
          {} events at {EVENTS_PER_SECOND}/s after {} warm-up events, {} deliveries, each exactly once; \
+         per event, median of its first delivery {:.1} ms and of its last {:.1} ms; \
          program with {} active pairs; CPU over the measurement ({:.1} s): server {:.1} s, bench (clients and \
          committer) {:.1} s",
         connect_time.as_secs_f64(),
         commits.len(),
         warmup.len(),
         latencies.len(),
+        firsts.percentile(50.0).as_secs_f64() * 1000.0,
+        lasts.percentile(50.0).as_secs_f64() * 1000.0,
         target.active_pairs,
         measured.as_secs_f64(),
         cpu_server.as_secs_f64(),
@@ -476,20 +511,43 @@ async fn follow(share: Vec<(u32, Ws)>, received: Arc<AtomicU64>, mut stop: watch
                 continue;
             }
         };
-        let delivered = match kind_of(text.as_str()) {
-            Ok(kind) if kind == "next" => cursor_of(text.as_str()),
-            // The protocol's own keep-alives; nothing to measure.
-            Ok(kind) if kind == "ping" || kind == "pong" => continue,
-            Ok(kind) => Err(anyhow::anyhow!("a {kind} message: {}", text.as_str())),
-            Err(e) => Err(e),
+        let delivered = match fast_cursor(text.as_str()) {
+            Some(cursor) => Ok(Some(cursor)),
+            None => delivery(text.as_str()),
         };
         match delivered {
-            Ok(cursor) => {
+            Ok(Some(cursor)) => {
                 run.receipts.push(Receipt { subscriber, cursor, at });
                 received.fetch_add(1, Ordering::Relaxed);
             }
+            Ok(None) => {}
             Err(e) => run.failures.push((subscriber, format!("{e:#}"))),
         }
     }
     run
+}
+
+/// The cursor of a plain `next` message, found without parsing: the server
+/// writes the edge's fields in the order selected, so the message starts
+/// with its type and holds `"cursor":"…"` once. Inside a JSON string a quote
+/// is escaped, so neither `"cursor":"` nor `"errors":` can match text of the
+/// payload. `None` sends the message to the full parse ([`delivery`]).
+fn fast_cursor(text: &str) -> Option<Cursor> {
+    const CURSOR: &str = r#""cursor":""#;
+    if !text.starts_with(r#"{"type":"next""#) || text.contains(r#""errors":"#) {
+        return None;
+    }
+    let start = text.find(CURSOR)? + CURSOR.len();
+    let end = start + text[start..].find('"')?;
+    text[start..end].parse().ok()
+}
+
+/// A message parsed in full: the cursor of a `next`, nothing for the
+/// protocol's keep-alives, an error for anything else.
+fn delivery(text: &str) -> anyhow::Result<Option<Cursor>> {
+    match kind_of(text)? {
+        kind if kind == "next" => cursor_of(text).map(Some),
+        kind if kind == "ping" || kind == "pong" => Ok(None),
+        kind => bail!("a {kind} message: {text}"),
+    }
 }

@@ -212,7 +212,7 @@ pub struct BenchArgs {
     /// query, mutation, subscriptions.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
-    /// Events in the generated history (default: 1,000,000 full, 3,000 smoke).
+    /// Events in the generated history (default: 1,000,000 full, 20,000 smoke).
     #[arg(long)]
     pub events: Option<u64>,
     /// Seconds each throughput measurement runs (default: 10 full).

@@ -42,21 +42,27 @@ impl std::fmt::Debug for Loaders {
     }
 }
 
+/// How long a loader waits for more keys before it queries. The keys of one
+/// level of a query are all asked for within one poll of the executor (a few
+/// microseconds), so a short wait still batches them; the library's default
+/// of 1 ms was paid once per level of every nested query.
+const LOADER_DELAY: std::time::Duration = std::time::Duration::from_micros(100);
+
 impl Loaders {
     /// Fresh loaders over `pool`.
     #[must_use]
     pub fn new(pool: &PgPool) -> Self {
         let p = || pool.clone();
         Self {
-            people: Arc::new(DataLoader::new(PeopleLoader(p()), tokio::spawn)),
-            programs: Arc::new(DataLoader::new(ProgramsLoader(p()), tokio::spawn)),
-            pairs: Arc::new(DataLoader::new(PairsLoader(p()), tokio::spawn)),
-            pairs_of_person: Arc::new(DataLoader::new(PairsOfPersonLoader(p()), tokio::spawn)),
-            sessions: Arc::new(DataLoader::new(SessionsOfPairLoader(p()), tokio::spawn)),
-            goals: Arc::new(DataLoader::new(GoalsOfPairLoader(p()), tokio::spawn)),
-            progress: Arc::new(DataLoader::new(ProgressOfGoalLoader(p()), tokio::spawn)),
-            feedback: Arc::new(DataLoader::new(FeedbackOfPairLoader(p()), tokio::spawn)),
-            enrolments: Arc::new(DataLoader::new(EnrolmentsOfPersonLoader(p()), tokio::spawn)),
+            people: Arc::new(DataLoader::new(PeopleLoader(p()), tokio::spawn).delay(LOADER_DELAY)),
+            programs: Arc::new(DataLoader::new(ProgramsLoader(p()), tokio::spawn).delay(LOADER_DELAY)),
+            pairs: Arc::new(DataLoader::new(PairsLoader(p()), tokio::spawn).delay(LOADER_DELAY)),
+            pairs_of_person: Arc::new(DataLoader::new(PairsOfPersonLoader(p()), tokio::spawn).delay(LOADER_DELAY)),
+            sessions: Arc::new(DataLoader::new(SessionsOfPairLoader(p()), tokio::spawn).delay(LOADER_DELAY)),
+            goals: Arc::new(DataLoader::new(GoalsOfPairLoader(p()), tokio::spawn).delay(LOADER_DELAY)),
+            progress: Arc::new(DataLoader::new(ProgressOfGoalLoader(p()), tokio::spawn).delay(LOADER_DELAY)),
+            feedback: Arc::new(DataLoader::new(FeedbackOfPairLoader(p()), tokio::spawn).delay(LOADER_DELAY)),
+            enrolments: Arc::new(DataLoader::new(EnrolmentsOfPersonLoader(p()), tokio::spawn).delay(LOADER_DELAY)),
         }
     }
 }

@@ -65,6 +65,9 @@ use super::{
     params::{self, Refused},
 };
 
+/// Initial read and write buffer of a websocket (see the upgrade).
+const WS_BUFFER_BYTES: usize = 4 * 1024;
+
 /// Close codes of `graphql-transport-ws` (and RFC 6455 where it has one).
 mod close {
     pub(super) const NORMAL: u16 = 1000;
@@ -111,8 +114,15 @@ pub(super) async fn upgrade<E: Executor>(shared: Arc<Shared<E>>, mut parts: Part
         }
     };
     let limit = shared.config.max_body_bytes;
-    let upgrade =
-        upgrade.protocols([Protocol::TRANSPORT_WS, Protocol::LEGACY]).max_message_size(limit).max_frame_size(limit);
+    // Buffers start small and grow with the messages (up to the limits):
+    // the library's 128 KiB read and write buffers per socket would cost a
+    // quarter of a gigabyte for a thousand idle subscribers.
+    let upgrade = upgrade
+        .protocols([Protocol::TRANSPORT_WS, Protocol::LEGACY])
+        .max_message_size(limit)
+        .max_frame_size(limit)
+        .read_buffer_size(WS_BUFFER_BYTES)
+        .write_buffer_size(WS_BUFFER_BYTES);
     let protocol = upgrade.selected_protocol().and_then(Protocol::from_header);
     let tracker = shared.config.sockets.clone();
     let span = tracing::info_span!("graphql.ws", protocol = protocol.map_or("none", Protocol::name),);
