@@ -26,11 +26,13 @@
 //!    still refuses an overlap with any other writer), then the guard rows
 //!    and idempotency records, then one COMMIT.
 //!
-//! If anything fails at the database (a lost race with another process, a
-//! deadlock, a guard violation) the transaction rolls back and each command
-//! of the batch runs again alone, so an error reaches only the command that
-//! caused it; the service's retry loop then re-decides as before. A batch of
-//! one is the plain path: one command, one transaction.
+//! If anything fails at the database before the commit (a lost race with
+//! another process, a deadlock, a guard violation) the transaction rolls
+//! back and each command of the batch runs again alone, so an error reaches
+//! only the command that caused it; the service's retry loop then re-decides
+//! as before. A failed COMMIT is reported to every command of the batch and
+//! nothing is run again, since whether it kept anything can be unknown. A
+//! batch of one is the plain path: one command, one transaction.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -267,21 +269,14 @@ fn run_batch<'a>(store: &'a EventStore, cache: &'a Arc<StateCache>, jobs: Vec<Jo
             }
         };
         if let Err(e) = tx.commit().await {
-            // The outcome of a failed COMMIT is unknown to us only if the
-            // connection broke mid-way; PostgreSQL reports a refused commit
-            // as an error and keeps nothing. Either way each command retries
-            // alone, and idempotency keys make that safe for callers.
-            let jobs: Vec<Job> = accepted.into_iter().map(|(job, _)| job).collect();
-            if jobs.len() == 1 {
-                if let Some(job) = jobs.into_iter().next() {
-                    let _ = job.reply.send(Err(e.into()));
-                }
-                return deferred;
-            }
+            // Whether a failed COMMIT kept anything is unknown when the
+            // connection broke on the way, so nothing is run again: each
+            // command reports the failure (a retry with its idempotency key
+            // is what makes a second attempt safe).
             let message = e.to_string();
-            tracing::warn!(error = %message, "group commit failed; running its commands alone");
-            for job in jobs {
-                deferred.extend(run_batch(store, cache, vec![job]).await);
+            tracing::warn!(error = %message, commands = accepted.len(), "group commit failed");
+            for (job, _) in accepted {
+                let _ = job.reply.send(Err(unavailable(&format!("the commit failed: {message}"))));
             }
             return deferred;
         }
@@ -317,7 +312,7 @@ async fn abandon(
 }
 
 fn unavailable(message: &str) -> CommandError {
-    CommandError::Store(StoreError::Database(sqlx::Error::Protocol(format!("no database connection: {message}"))))
+    CommandError::Store(StoreError::Database(sqlx::Error::Protocol(format!("database unavailable: {message}"))))
 }
 
 type PlanResult = (Result<Prepared, CommandError>, HashSet<Key>);
@@ -397,52 +392,56 @@ async fn flush(store: &EventStore, conn: &mut PgConnection, requests: Vec<Reques
             Request::Run(f) => runs.push(f),
         }
     }
-    if !locks.is_empty() {
-        // The strongest mode asked for each key, in key order.
-        let mut wanted: std::collections::BTreeMap<i64, Lock> = std::collections::BTreeMap::new();
-        for (keys, _) in &locks {
-            for (k, mode) in keys {
-                let e = wanted.entry(*k).or_insert(*mode);
-                *e = (*e).max(*mode);
-            }
-        }
-        let (keys, exclusive): (Vec<i64>, Vec<bool>) =
-            wanted.into_iter().map(|(k, mode)| (k, mode == Lock::Exclusive)).unzip();
-        // The subquery's ORDER BY fixes the order in which locks are taken.
-        let taken = sqlx::query(
-            "SELECT count(CASE WHEN x THEN pg_advisory_xact_lock(k)::text ELSE pg_advisory_xact_lock_shared(k)::text END) \
-             FROM (SELECT k, x FROM unnest($1::int8[], $2::bool[]) AS t(k, x) ORDER BY k) AS ordered",
-        )
-        .bind(&keys)
-        .bind(&exclusive)
-        .execute(&mut *conn)
-        .await;
-        if let Err(e) = taken {
-            return Err(e.into());
-        }
-        for (_, reply) in locks {
-            let _ = reply.send(Ok(()));
+    // The strongest mode asked for each key, in key order.
+    let mut wanted: std::collections::BTreeMap<i64, Lock> = std::collections::BTreeMap::new();
+    for (keys, _) in &locks {
+        for (k, mode) in keys {
+            let e = wanted.entry(*k).or_insert(*mode);
+            *e = (*e).max(*mode);
         }
     }
-    if !loads.is_empty() {
-        // The lowest version asked for each stream (two commands of the
-        // batch may know a stream at different versions).
-        let mut after: std::collections::BTreeMap<Uuid, i32> = std::collections::BTreeMap::new();
-        for (id, version) in loads.iter().flat_map(|(ids, _)| ids.iter().copied()) {
-            let e = after.entry(id).or_insert(version);
-            *e = (*e).min(version);
+    let (keys, exclusive): (Vec<i64>, Vec<bool>) =
+        wanted.into_iter().map(|(k, mode)| (k, mode == Lock::Exclusive)).unzip();
+    // The lowest version asked for each stream (two commands of the batch
+    // may know a stream at different versions).
+    let mut after: std::collections::BTreeMap<Uuid, i32> = std::collections::BTreeMap::new();
+    for (id, version) in loads.iter().flat_map(|(ids, _)| ids.iter().copied()) {
+        let e = after.entry(id).or_insert(version);
+        *e = (*e).min(version);
+    }
+    let (ids, versions): (Vec<Uuid>, Vec<i32>) = after.into_iter().unzip();
+    // Locks are always taken before the reads of the same round: both in
+    // one statement when there are both.
+    let events = if loads.is_empty() {
+        if !keys.is_empty() {
+            // The subquery's ORDER BY fixes the order in which locks are taken.
+            sqlx::query(
+                "SELECT count(CASE WHEN x THEN pg_advisory_xact_lock(k)::text \
+                                   ELSE pg_advisory_xact_lock_shared(k)::text END) \
+                 FROM (SELECT k, x FROM unnest($1::int8[], $2::bool[]) AS t(k, x) ORDER BY k) AS ordered",
+            )
+            .bind(&keys)
+            .bind(&exclusive)
+            .execute(&mut *conn)
+            .await?;
         }
-        let (ids, versions): (Vec<Uuid>, Vec<i32>) = after.into_iter().unzip();
-        let events = store.read_streams_after_in(conn, &ids, &versions).await?;
-        for (wanted, reply) in loads {
-            let wanted: std::collections::HashMap<Uuid, i32> = wanted.into_iter().collect();
-            let mine = events
-                .iter()
-                .filter(|e| wanted.get(&e.stream_id).is_some_and(|after| e.stream_version > *after))
-                .cloned()
-                .collect();
-            let _ = reply.send(Ok(mine));
-        }
+        Vec::new()
+    } else if keys.is_empty() {
+        store.read_streams_after_in(conn, &ids, &versions).await?
+    } else {
+        store.lock_and_read_streams_after_in(conn, &keys, &exclusive, &ids, &versions).await?
+    };
+    for (_, reply) in locks {
+        let _ = reply.send(Ok(()));
+    }
+    for (wanted, reply) in loads {
+        let wanted: std::collections::HashMap<Uuid, i32> = wanted.into_iter().collect();
+        let mine = events
+            .iter()
+            .filter(|e| wanted.get(&e.stream_id).is_some_and(|after| e.stream_version > *after))
+            .cloned()
+            .collect();
+        let _ = reply.send(Ok(mine));
     }
     for f in runs {
         if !f(conn).await {

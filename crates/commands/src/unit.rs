@@ -177,24 +177,30 @@ impl Unit {
     pub async fn preload(&mut self, ids: &[(Uuid, Lock)]) -> Result<(), CommandError> {
         let wanted: Vec<(Uuid, Lock)> =
             ids.iter().copied().filter(|(id, mode)| self.locks.get(id).is_none_or(|held| held < mode)).collect();
-        if !wanted.is_empty() {
-            self.io.lock(wanted.iter().map(|(id, mode)| (lock_key(*id), *mode)).collect()).await?;
-            for (id, mode) in &wanted {
-                let held = self.locks.entry(*id).or_insert(*mode);
-                *held = (*held).max(*mode);
-                self.touched.insert(Key::Stream(*id));
-            }
-        }
         let mut missing: Vec<Uuid> =
             ids.iter().map(|(id, _)| *id).filter(|id| !self.streams.contains_key(id)).collect();
         missing.sort_unstable();
         missing.dedup();
+        let known: Vec<(Uuid, Option<Cached>)> = missing.iter().map(|id| (*id, self.cache.get(*id))).collect();
+        let after: Vec<(Uuid, i32)> =
+            known.iter().map(|(id, cached)| (*id, cached.as_ref().map_or(0, |c| c.1))).collect();
+        // Both requests go into the same round: the batch takes the locks
+        // first and reads after them, in one statement.
+        let lock_keys: Vec<(i64, Lock)> = wanted.iter().map(|(id, mode)| (lock_key(*id), *mode)).collect();
+        let (locked, recorded) = futures::join!(
+            async { if lock_keys.is_empty() { Ok(()) } else { self.io.lock(lock_keys).await } },
+            async { if after.is_empty() { Ok(Vec::new()) } else { self.io.load(after).await } }
+        );
+        locked?;
+        let recorded = recorded?;
+        for (id, mode) in &wanted {
+            let held = self.locks.entry(*id).or_insert(*mode);
+            *held = (*held).max(*mode);
+            self.touched.insert(Key::Stream(*id));
+        }
         if missing.is_empty() {
             return Ok(());
         }
-        let known: Vec<(Uuid, Option<Cached>)> = missing.iter().map(|id| (*id, self.cache.get(*id))).collect();
-        let recorded =
-            self.io.load(known.iter().map(|(id, cached)| (*id, cached.as_ref().map_or(0, |c| c.1))).collect()).await?;
         let mut by_stream: HashMap<Uuid, Vec<RecordedEvent>> = HashMap::new();
         for e in recorded {
             by_stream.entry(e.stream_id).or_default().push(e);

@@ -265,6 +265,39 @@ impl EventStore {
         decode_rows(rows, self.upcaster.as_ref())
     }
 
+    /// Takes transaction-scoped advisory locks (`lock_keys` in the order
+    /// given, `exclusive[i]` for each), then reads like
+    /// [`EventStore::read_streams_after_in`] with a snapshot taken after
+    /// the locks were granted: one statement where a command would
+    /// otherwise need two (see `migrations/0004_lock_and_read.sql`).
+    #[tracing::instrument(level = "debug", skip_all, fields(locks = lock_keys.len(), streams = stream_ids.len()), err(level = "debug"))]
+    pub async fn lock_and_read_streams_after_in(
+        &self,
+        conn: &mut PgConnection,
+        lock_keys: &[i64],
+        exclusive: &[bool],
+        stream_ids: &[Uuid],
+        after_versions: &[i32],
+    ) -> Result<Vec<RecordedEvent>> {
+        if stream_ids.len() != after_versions.len() || lock_keys.len() != exclusive.len() {
+            return Err(StoreError::InvalidAppend {
+                reason: "one version per stream and one mode per lock".to_owned(),
+            });
+        }
+        let rows: Vec<EventRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM tandem_lock_and_read($1::int8[], $2::bool[], $3::uuid[], $4::int4[])"
+        ))
+        .bind(lock_keys)
+        .bind(exclusive)
+        .bind(stream_ids)
+        .bind(after_versions)
+        .fetch_all(conn)
+        .await?;
+        decode_rows(rows, self.upcaster.as_ref())
+    }
+
     /// The stream's last version, `None` when it has no events.
     pub async fn stream_version(&self, stream_id: Uuid) -> Result<Option<i32>> {
         let mut conn = self.pool.acquire().await?;

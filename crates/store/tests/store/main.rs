@@ -10,6 +10,7 @@
 
 mod append;
 mod append_only;
+mod batch;
 mod common;
 mod cursor_metadata;
 mod gap_free;
