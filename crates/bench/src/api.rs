@@ -139,10 +139,10 @@ impl Shape {
 /// sequential, alternating the two so that both see the same conditions.
 ///
 /// The program is the history's with the most active pairs (the suite's
-/// fixture programs, see [`FIXTURE_PROGRAMS`], are left out). GraphQL's time runs
-/// from sending the request to having the JSON body parsed; SQL's from
-/// sending the statement to having its JSON result parsed, on one held
-/// connection. Both answers are counted (pairs, members, goals) and must
+/// fixture programs, see [`FIXTURE_PROGRAMS`], are left out). GraphQL's
+/// time runs from sending the request to having the JSON body parsed;
+/// SQL's from sending the statement to having its JSON result parsed, on
+/// one held connection. Both answers are counted (pairs, members, goals) and must
 /// agree, or the baseline is not doing the same work.
 pub async fn dashboard(opts: &BenchOptions, db: &BenchDb, server: &Server, report: &mut Report) -> anyhow::Result<()> {
     let (warmups, iterations) = match opts.size {
