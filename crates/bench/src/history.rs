@@ -24,22 +24,11 @@ use tandem_commands::CommandService;
 use tandem_demo::DemoOptions;
 use uuid::Uuid;
 
+use crate::read_all::{RAW_COLUMNS, RawRow};
 use crate::{BenchDb, BenchOptions, Size};
 
 /// Rows written per INSERT statement when copying.
 const CHUNK: usize = 5_000;
-
-#[derive(sqlx::FromRow)]
-struct Row {
-    stream_id: Uuid,
-    stream_type: String,
-    stream_version: i32,
-    event_id: Uuid,
-    event_type: String,
-    schema_version: i16,
-    data: Value,
-    metadata: Value,
-}
 
 /// Fills the bench database up to `opts.events` events.
 pub async fn generate(opts: &BenchOptions, db: &BenchDb) -> anyhow::Result<()> {
@@ -62,13 +51,9 @@ pub async fn generate(opts: &BenchOptions, db: &BenchDb) -> anyhow::Result<()> {
         report.events,
         started.elapsed().as_secs_f64()
     );
-    let template: Vec<Row> = sqlx::query_as(
-        "SELECT stream_id, stream_type, stream_version, event_id, event_type, schema_version, data, metadata \
-         FROM events WHERE position > $1 ORDER BY position",
-    )
-    .bind(template_from)
-    .fetch_all(&db.pool)
-    .await?;
+    let sql = format!("SELECT {RAW_COLUMNS} FROM events WHERE position > $1 ORDER BY position");
+    let template: Vec<RawRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(template_from).fetch_all(&db.pool).await?;
     if template.is_empty() {
         anyhow::bail!("the demo wrote no events");
     }
@@ -124,7 +109,7 @@ fn remap_json(v: &mut Value, copy: u64) {
     }
 }
 
-async fn copy_template(pool: &PgPool, rows: &[Row], guards: &Guards, copy: u64) -> anyhow::Result<()> {
+async fn copy_template(pool: &PgPool, rows: &[RawRow], guards: &Guards, copy: u64) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
     for chunk in rows.chunks(CHUNK) {
         let mut stream_ids = Vec::with_capacity(chunk.len());
@@ -183,7 +168,7 @@ struct Guards {
     external_ids: Vec<(String, Uuid)>,
 }
 
-async fn template_guards(pool: &PgPool, template: &[Row]) -> anyhow::Result<Guards> {
+async fn template_guards(pool: &PgPool, template: &[RawRow]) -> anyhow::Result<Guards> {
     let streams: HashSet<Uuid> = template.iter().map(|r| r.stream_id).collect();
     let memberships: Vec<(Uuid, Uuid, Uuid)> =
         sqlx::query_as("SELECT program_id, person_id, pair_id FROM pair_memberships").fetch_all(pool).await?;

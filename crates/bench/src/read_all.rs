@@ -25,19 +25,19 @@ pub(crate) const RAW_COLUMNS: &str = "position, transaction_id::text AS transact
      stream_version, event_id, event_type, schema_version, data, metadata, recorded_at";
 
 #[derive(sqlx::FromRow)]
-#[allow(dead_code, reason = "decoded to do the same work as the store; not used further")]
+#[allow(dead_code, reason = "decoded to do the same work as the store; not every reader uses every column")]
 pub(crate) struct RawRow {
-    position: i64,
-    transaction_id: String,
-    stream_id: Uuid,
-    stream_type: String,
-    stream_version: i32,
-    event_id: Uuid,
-    event_type: String,
-    schema_version: i16,
-    data: Value,
-    metadata: Value,
-    recorded_at: chrono::DateTime<chrono::Utc>,
+    pub position: i64,
+    pub transaction_id: String,
+    pub stream_id: Uuid,
+    pub stream_type: String,
+    pub stream_version: i32,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub schema_version: i16,
+    pub data: Value,
+    pub metadata: Value,
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Runs figure 3.

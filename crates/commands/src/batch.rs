@@ -410,24 +410,10 @@ async fn flush(store: &EventStore, conn: &mut PgConnection, requests: Vec<Reques
         *e = (*e).min(version);
     }
     let (ids, versions): (Vec<Uuid>, Vec<i32>) = after.into_iter().unzip();
-    // Locks are always taken before the reads of the same round: both in
-    // one statement when there are both.
-    let events = if loads.is_empty() {
-        if !keys.is_empty() {
-            // The subquery's ORDER BY fixes the order in which locks are taken.
-            sqlx::query(
-                "SELECT count(CASE WHEN x THEN pg_advisory_xact_lock(k)::text \
-                                   ELSE pg_advisory_xact_lock_shared(k)::text END) \
-                 FROM (SELECT k, x FROM unnest($1::int8[], $2::bool[]) AS t(k, x) ORDER BY k) AS ordered",
-            )
-            .bind(&keys)
-            .bind(&exclusive)
-            .execute(&mut *conn)
-            .await?;
-        }
+    // Locks are always taken before the reads of the same round, in one
+    // statement (see `migrations/0004_lock_and_read.sql`).
+    let events = if keys.is_empty() && ids.is_empty() {
         Vec::new()
-    } else if keys.is_empty() {
-        store.read_streams_after_in(conn, &ids, &versions).await?
     } else {
         store.lock_and_read_streams_after_in(conn, &keys, &exclusive, &ids, &versions).await?
     };

@@ -234,42 +234,13 @@ impl EventStore {
         decode_rows(rows, self.upcaster.as_ref())
     }
 
-    /// The events of each of `stream_ids` after the matching version of
-    /// `after_versions` (0: all), on a given connection (e.g. a command's
-    /// transaction), ordered by stream then version: one statement for many
-    /// streams.
-    #[tracing::instrument(level = "debug", skip_all, fields(streams = stream_ids.len()), err(level = "debug"))]
-    pub async fn read_streams_after_in(
-        &self,
-        conn: &mut PgConnection,
-        stream_ids: &[Uuid],
-        after_versions: &[i32],
-    ) -> Result<Vec<RecordedEvent>> {
-        if stream_ids.len() != after_versions.len() {
-            return Err(StoreError::InvalidAppend { reason: "one version per stream is needed".to_owned() });
-        }
-        // LATERAL: one index range scan per stream, whatever the planner
-        // guesses about the arrays.
-        let rows: Vec<EventRow> = sqlx::query_as(concat!(
-            "SELECT e.* FROM unnest($1::uuid[], $2::int4[]) AS w(wanted_id, after_version) \
-             CROSS JOIN LATERAL (SELECT ",
-            event_columns!(),
-            " FROM events WHERE stream_id = w.wanted_id AND stream_version > w.after_version \
-               ORDER BY stream_version) AS e \
-             ORDER BY e.stream_id, e.stream_version"
-        ))
-        .bind(stream_ids)
-        .bind(after_versions)
-        .fetch_all(conn)
-        .await?;
-        decode_rows(rows, self.upcaster.as_ref())
-    }
-
     /// Takes transaction-scoped advisory locks (`lock_keys` in the order
-    /// given, `exclusive[i]` for each), then reads like
-    /// [`EventStore::read_streams_after_in`] with a snapshot taken after
-    /// the locks were granted: one statement where a command would
-    /// otherwise need two (see `migrations/0004_lock_and_read.sql`).
+    /// given, `exclusive[i]` for each), then reads the events of each of
+    /// `stream_ids` after the matching version of `after_versions` (0: all),
+    /// ordered by stream then version, with a snapshot taken after the
+    /// locks were granted: one statement where a command would otherwise
+    /// need two (see `migrations/0004_lock_and_read.sql`). Either list may
+    /// be empty.
     #[tracing::instrument(level = "debug", skip_all, fields(locks = lock_keys.len(), streams = stream_ids.len()), err(level = "debug"))]
     pub async fn lock_and_read_streams_after_in(
         &self,

@@ -12,6 +12,16 @@ use uuid::Uuid;
 
 use crate::common::{connect, events, metadata};
 
+/// One stream's part of a batch.
+fn part<'a>(
+    stream_id: Uuid,
+    expected: ExpectedVersion,
+    events: &'a [tandem_store::NewEvent],
+    metadata: &'a tandem_store::Metadata,
+) -> StreamAppend<'a> {
+    StreamAppend { stream_id, stream_type: "thing", expected, events, metadata }
+}
+
 #[sqlx::test(migrations = "../../migrations")]
 async fn a_batch_appends_many_streams_at_their_versions(pool: PgPool) {
     let store = EventStore::new(pool.clone());
@@ -23,22 +33,7 @@ async fn a_batch_appends_many_streams_at_their_versions(pool: PgPool) {
     let mut tx = conn.begin().await.unwrap();
     let outcomes = append_batch_in_tx(
         &mut tx,
-        &[
-            StreamAppend {
-                stream_id: a,
-                stream_type: "thing",
-                expected: ExpectedVersion::Exact(2),
-                events: &ea,
-                metadata: &meta,
-            },
-            StreamAppend {
-                stream_id: b,
-                stream_type: "thing",
-                expected: ExpectedVersion::NoStream,
-                events: &eb,
-                metadata: &meta,
-            },
-        ],
+        &[part(a, ExpectedVersion::Exact(2), &ea, &meta), part(b, ExpectedVersion::NoStream, &eb, &meta)],
     )
     .await
     .unwrap();
@@ -63,22 +58,7 @@ async fn a_batch_that_overlaps_another_writer_appends_nothing(pool: PgPool) {
     // `a` is at version 1, not 0: the batch must fail whole.
     let result = append_batch_in_tx(
         &mut tx,
-        &[
-            StreamAppend {
-                stream_id: b,
-                stream_type: "thing",
-                expected: ExpectedVersion::NoStream,
-                events: &eb,
-                metadata: &meta,
-            },
-            StreamAppend {
-                stream_id: a,
-                stream_type: "thing",
-                expected: ExpectedVersion::NoStream,
-                events: &ea,
-                metadata: &meta,
-            },
-        ],
+        &[part(b, ExpectedVersion::NoStream, &eb, &meta), part(a, ExpectedVersion::NoStream, &ea, &meta)],
     )
     .await;
     assert!(matches!(result, Err(StoreError::Conflict { .. })), "{result:?}");
@@ -88,36 +68,11 @@ async fn a_batch_that_overlaps_another_writer_appends_nothing(pool: PgPool) {
     let mut tx = conn.begin().await.unwrap();
     let twice = append_batch_in_tx(
         &mut tx,
-        &[
-            StreamAppend {
-                stream_id: b,
-                stream_type: "thing",
-                expected: ExpectedVersion::NoStream,
-                events: &eb,
-                metadata: &meta,
-            },
-            StreamAppend {
-                stream_id: b,
-                stream_type: "thing",
-                expected: ExpectedVersion::Exact(1),
-                events: &ea,
-                metadata: &meta,
-            },
-        ],
+        &[part(b, ExpectedVersion::NoStream, &eb, &meta), part(b, ExpectedVersion::Exact(1), &ea, &meta)],
     )
     .await;
     assert!(matches!(twice, Err(StoreError::InvalidAppend { .. })), "{twice:?}");
-    let any = append_batch_in_tx(
-        &mut tx,
-        &[StreamAppend {
-            stream_id: b,
-            stream_type: "thing",
-            expected: ExpectedVersion::Any,
-            events: &eb,
-            metadata: &meta,
-        }],
-    )
-    .await;
+    let any = append_batch_in_tx(&mut tx, &[part(b, ExpectedVersion::Any, &eb, &meta)]).await;
     assert!(matches!(any, Err(StoreError::InvalidAppend { .. })), "{any:?}");
 }
 
