@@ -65,7 +65,7 @@ pub async fn lag(pool: &PgPool, names: &[&str]) -> Result<Vec<ProjectionLag>> {
     };
     // One statement, hence one snapshot and one horizon for every figure.
     let rows: Vec<LagRow> = sqlx::query_as(
-        "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon),
+        "WITH h AS (SELECT tandem_event_horizon() AS horizon),
               head AS (SELECT e.transaction_id, e.position FROM events e, h
                         WHERE e.transaction_id < h.horizon
                         ORDER BY e.transaction_id DESC, e.position DESC LIMIT 1)

@@ -209,7 +209,7 @@ impl Rebuild<'_, '_> {
         tx.commit().await?;
 
         let total: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM events WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())",
+            "SELECT count(*) FROM events WHERE transaction_id < (SELECT tandem_event_horizon())",
         )
         .fetch_one(self.pool)
         .await?;

@@ -6,6 +6,16 @@
 //! record. A multi-stream command calls [`append_in_tx`] once per stream on
 //! the same transaction.
 //!
+//! # The writers' lock
+//!
+//! Readers ignore transactions that run without the event writers' lock
+//! (see [`crate::store`]), so a transaction must take it before it has an
+//! xid. The insert trigger on `events` takes it on the first append; a
+//! transaction that writes something else before its first append must
+//! call `tandem_event_writer()` (or [`crate::EventStore::lock_and_read_streams_after_in`],
+//! which does) first, or its append is refused (SQLSTATE `TA002`,
+//! [`crate::WRITER_LOCK_MISSING`]).
+//!
 //! # Concurrency
 //!
 //! One `INSERT … SELECT` computes the stream's current version, checks it
@@ -31,7 +41,8 @@ use uuid::Uuid;
 
 use crate::constraint;
 use crate::error::{Result, StoreError, unique_violation};
-use crate::event::{AppendOutcome, EventRow, ExpectedVersion, Metadata, NewEvent, decode_rows};
+use crate::event::{AppendOutcome, EventRow, Metadata, NewEvent, decode_rows};
+use crate::version::ExpectedVersion;
 use crate::upcast::NoUpcast;
 
 /// How often an [`ExpectedVersion::Any`] append retries after losing a race
@@ -82,7 +93,11 @@ pub async fn append_in_tx(
         // Held until the caller's transaction ends, which is when the
         // version this append takes becomes visible to the next `Any`
         // writer. (On a bare connection it would be released at once.)
-        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2::text))")
+        // The writers' lock is taken first, in the same statement and
+        // outside the savepoints below: a lock taken inside a savepoint
+        // that is rolled back would be released with it, while the xid the
+        // attempt got stays.
+        sqlx::query("SELECT tandem_event_writer(), pg_advisory_xact_lock($1, hashtext($2::text))")
             .bind(STREAM_LOCK_CLASS)
             .bind(stream_id)
             .execute(&mut *conn)

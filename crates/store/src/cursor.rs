@@ -4,7 +4,7 @@
 //! positions are handed out at insert time, so a transaction holding a lower
 //! position may commit after one holding a higher position, and a reader that
 //! had moved past the higher one would skip it. Ordered by transaction first
-//! and read only below the snapshot's xmin (see [`crate::store`]), nothing can
+//! and read only below the event writers' horizon (see [`crate::store`]), nothing can
 //! ever appear behind a cursor.
 //!
 //! Clients see a cursor as an opaque string, `"<transaction_id>-<position>"`.

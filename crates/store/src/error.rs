@@ -7,7 +7,7 @@
 
 use uuid::Uuid;
 
-use crate::event::ExpectedVersion;
+use crate::version::ExpectedVersion;
 use crate::upcast::UpcastError;
 
 /// Shorthand for this crate's results.

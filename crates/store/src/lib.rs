@@ -5,21 +5,24 @@
 //! into [`NewEvent`]s and decodes [`RecordedEvent`]s, which an [`Upcaster`]
 //! has already brought to today's schema.
 //!
-//! Layout:
+//! Layout, in import order (a module imports only those listed before it):
+//! - [`version`]: [`ExpectedVersion`], the optimistic-concurrency check.
+//! - [`upcast`]: the [`Upcaster`] trait and [`UpcasterChain`].
+//! - [`error`]: [`StoreError`], the crate's one error type.
+//! - [`cursor`]: [`Cursor`], a position in the global order
+//!   `(transaction_id, position)`.
 //! - [`event`]: the values that go in and come out ([`NewEvent`],
-//!   [`Metadata`], [`RecordedEvent`], [`ExpectedVersion`], [`AppendOutcome`]).
-//! - [`append`]: [`append_in_tx`], the one way events are written, inside a
-//!   transaction the caller owns, with optimistic concurrency per stream.
+//!   [`Metadata`], [`RecordedEvent`], [`AppendOutcome`]).
+//! - [`append`]: [`append_in_tx`] and [`append_batch_in_tx`], the ways
+//!   events are written, inside a transaction the caller owns, with
+//!   optimistic concurrency per stream.
 //! - [`idempotency`]: the "same key, same first result" record, written in
 //!   the same transaction as the events.
 //! - [`store`]: [`EventStore`], a pool plus an upcaster, with convenience
-//!   appends and every read: one stream, and the gap-free global read.
-//! - [`cursor`]: [`Cursor`], a position in the global order
-//!   `(transaction_id, position)`.
+//!   appends and every read: one stream, and the gap-free global read below
+//!   the event writers' horizon.
 //! - [`tail`]: [`Tail`], catch-up then live delivery of the global log, woken
-//!   by `NOTIFY` and kept honest by polling.
-//! - [`upcast`]: the [`Upcaster`] trait and [`UpcasterChain`].
-//! - [`error`]: [`StoreError`], the crate's one error type.
+//!   by `NOTIFY` and kept honest by polling; it adds [`EventStore::tail`].
 //!
 //! The schema lives in `migrations/` at the workspace root and is embedded
 //! here as [`MIGRATOR`], so the binary can migrate without the files.
@@ -45,15 +48,17 @@ pub mod idempotency;
 pub mod store;
 pub mod tail;
 pub mod upcast;
+pub mod version;
 
 pub use append::{StreamAppend, append_batch_in_tx, append_in_tx};
 pub use cursor::Cursor;
 pub use error::{Result, StoreError};
-pub use event::{Actor, AppendOutcome, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+pub use event::{Actor, AppendOutcome, Metadata, NewEvent, RecordedEvent};
 pub use idempotency::{IdempotencyRecord, IdempotentAppend, idempotency_lookup_or_lock, idempotency_record};
 pub use store::{EventStore, ReadFilter};
 pub use tail::{Tail, TailOptions};
 pub use upcast::{NoUpcast, UpcastError, Upcaster, UpcasterChain};
+pub use version::ExpectedVersion;
 
 /// The workspace's migrations, embedded at compile time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
@@ -64,6 +69,11 @@ pub const NOTIFY_CHANNEL: &str = "tandem_events";
 /// The SQLSTATE the append-only triggers raise on UPDATE, DELETE and TRUNCATE
 /// of `events`, so callers can tell that refusal from any other error.
 pub const APPEND_ONLY_VIOLATION: &str = "TA001";
+
+/// The SQLSTATE of an append refused because its transaction wrote
+/// something before announcing itself as an event writer (see
+/// [`append`]): a bug of the calling code, not of the input.
+pub const WRITER_LOCK_MISSING: &str = "TA002";
 
 /// Constraint names the code maps to typed errors; they must match the
 /// migration.

@@ -5,27 +5,40 @@
 //!
 //! [`EventStore::read_all`] returns events after a [`Cursor`] in
 //! `(transaction_id, position)` order, but only those written by
-//! transactions below the horizon `pg_snapshot_xmin(pg_current_snapshot())`,
-//! evaluated in the same statement as the read.
+//! transactions below the horizon `tandem_event_horizon()` (see
+//! `migrations/0005_writer_horizon.sql`), evaluated in the same statement as
+//! the read.
 //!
-//! Why this can never skip an event: the snapshot's xmin is the oldest
-//! transaction id still running when the statement started. Every
-//! transaction with a lower id has ended, committed or rolled back, and the
-//! statement's own snapshot sees all of those commits. Transactions that
-//! have not ended, and all future ones, have ids at or above xmin. So no row
-//! can ever appear below the horizon after a read: everything a reader can
-//! see below it is final, and the cursor, which is always below it, never
+//! The horizon is the oldest transaction of the statement's snapshot that
+//! may still write events: the snapshot's in-progress xids, minus those
+//! whose transaction is seen (in `pg_locks`, read during the statement) to
+//! run without the event writers' lock; the snapshot's xmax when none is
+//! left. Every transaction that writes events takes that shared advisory
+//! lock before it has an xid (the insert trigger on `events` takes it, and
+//! refuses a transaction that already has an xid without it).
+//!
+//! Why this can never skip an event: every transaction below the horizon is
+//! either finished when the statement's snapshot was taken (so the snapshot
+//! sees its commit, or it rolled back), or was running without the writers'
+//! lock after it had an xid, which means it can never write an event. A
+//! writer's lock is held from before its xid exists until after its xid lock
+//! is released, so a running writer is never mistaken for a non-writer; a
+//! transaction that ends between the snapshot and the `pg_locks` read is
+//! kept (conservatively). Transactions that have not ended, and all future
+//! ones, have ids at or above the horizon. So no row can ever appear below
+//! the horizon after a read, and the cursor, which is always below it, never
 //! passes an event that is not yet visible. Rolled-back rows are never seen.
 //!
 //! Ordering by `position` alone would skip: positions are taken at insert
 //! time, so a transaction holding position 10 can commit after one holding
 //! 11, and a reader already past 11 would never return to 10.
 //!
-//! The cost: an event becomes readable only once every older transaction
-//! that has an xid has ended, in any database of the cluster. A long
-//! write transaction anywhere delays the feed (it never loses events).
-//! Readers must not read from inside their own write transaction: its own
-//! xid holds the horizon, so they would see nothing of it.
+//! The cost: an event becomes readable once every older EVENT-WRITING
+//! transaction of the database has ended; a slow writer delays the feed (it
+//! never loses events). Transactions that write no events, in this database
+//! or any other of the cluster, no longer hold it back. Readers must not
+//! read from inside their own write transaction: their own uncommitted
+//! events are not final for anyone else.
 
 use std::slice;
 use std::sync::Arc;
@@ -37,10 +50,10 @@ use uuid::Uuid;
 use crate::append::{append_in_tx, outcome};
 use crate::cursor::{Cursor, parse_xid8};
 use crate::error::{Result, StoreError};
-use crate::event::{AppendOutcome, EventRow, ExpectedVersion, Metadata, NewEvent, RecordedEvent, decode_rows};
+use crate::event::{AppendOutcome, EventRow, Metadata, NewEvent, RecordedEvent, decode_rows};
 use crate::idempotency::{IdempotencyRecord, IdempotentAppend, idempotency_lookup_or_lock, idempotency_record};
-use crate::tail::{Tail, TailOptions};
 use crate::upcast::{NoUpcast, Upcaster};
+use crate::version::ExpectedVersion;
 
 /// How often [`EventStore::append_idempotent`] runs again after
 /// [`StoreError::IdempotencyRace`] (which READ COMMITTED never produces).
@@ -241,6 +254,10 @@ impl EventStore {
     /// locks were granted: one statement where a command would otherwise
     /// need two (see `migrations/0004_lock_and_read.sql`). Either list may
     /// be empty.
+    ///
+    /// Before its locks, the statement announces the transaction as an
+    /// event writer (see [`crate::append`]): called first in a command's
+    /// transaction, it lets the command write guard rows before its events.
     #[tracing::instrument(level = "debug", skip_all, fields(locks = lock_keys.len(), streams = stream_ids.len()), err(level = "debug"))]
     pub async fn lock_and_read_streams_after_in(
         &self,
@@ -296,7 +313,7 @@ impl EventStore {
             "SELECT ",
             event_columns!(),
             " FROM events \
-              WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+              WHERE transaction_id < (SELECT tandem_event_horizon()) \
                 AND (transaction_id, position) > ($1::text::xid8, $2) \
                 AND ($4::text[] IS NULL OR event_type = ANY($4)) \
                 AND ($5::uuid IS NULL OR stream_id = $5) \
@@ -320,7 +337,7 @@ impl EventStore {
     pub async fn head(&self) -> Result<Cursor> {
         let row: Option<(String, i64)> = sqlx::query_as(
             "SELECT transaction_id::text AS transaction_id_text, position FROM events \
-             WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+             WHERE transaction_id < (SELECT tandem_event_horizon()) \
              ORDER BY events.transaction_id DESC, events.position DESC LIMIT 1",
         )
         .fetch_optional(&self.pool)
@@ -333,16 +350,5 @@ impl EventStore {
             reason: format!("transaction id {transaction_id:?} is not an xid8"),
         })?;
         Ok(Cursor::new(transaction_id, position))
-    }
-
-    /// Delivers every event after `from`, catch-up then live, with the
-    /// default [`TailOptions`].
-    pub fn tail(&self, from: Cursor) -> Tail {
-        self.tail_with(from, TailOptions::default())
-    }
-
-    /// [`EventStore::tail`] with explicit options.
-    pub fn tail_with(&self, from: Cursor, options: TailOptions) -> Tail {
-        Tail::new(self.clone(), from, options)
     }
 }

@@ -97,8 +97,21 @@ pub struct Tail {
     recheck: Option<Duration>,
 }
 
+impl EventStore {
+    /// Delivers every event after `from`, catch-up then live, with the
+    /// default [`TailOptions`].
+    pub fn tail(&self, from: Cursor) -> Tail {
+        self.tail_with(from, TailOptions::default())
+    }
+
+    /// [`EventStore::tail`] with explicit options.
+    pub fn tail_with(&self, from: Cursor, options: TailOptions) -> Tail {
+        Tail::new(self.clone(), from, options)
+    }
+}
+
 impl Tail {
-    pub(crate) fn new(store: EventStore, from: Cursor, options: TailOptions) -> Self {
+    fn new(store: EventStore, from: Cursor, options: TailOptions) -> Self {
         Tail {
             store,
             options: TailOptions { batch_size: options.batch_size.max(1), ..options },

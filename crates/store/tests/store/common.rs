@@ -29,6 +29,17 @@ pub async fn connect(pool: &PgPool) -> PgConnection {
     PgConnection::connect_with(&pool.connect_options()).await.expect("connect to the test database")
 }
 
+/// Begins a transaction on `conn` that gets an xid by writing a row of a
+/// table of its own, and returns the xid.
+async fn hold_xid(conn: &mut PgConnection) -> u64 {
+    sqlx::query("CREATE TABLE IF NOT EXISTS unrelated (n int)").execute(&mut *conn).await.expect("create unrelated");
+    sqlx::query("BEGIN").execute(&mut *conn).await.expect("begin");
+    sqlx::query("INSERT INTO unrelated VALUES (1)").execute(&mut *conn).await.expect("write unrelated");
+    let xid: String =
+        sqlx::query_scalar("SELECT pg_current_xact_id()::text").fetch_one(&mut *conn).await.expect("xid");
+    xid.parse().expect("xid8 as text")
+}
+
 /// Polls `check` until it returns `Some`, failing the test after `limit`.
 pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
 where

@@ -11,7 +11,7 @@ use tandem_store::{Cursor, EventStore, ExpectedVersion, RecordedEvent, TailOptio
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use crate::common::{Rng, connect, events, eventually, metadata};
+use crate::common::{Rng, connect, events, eventually, hold_xid, metadata};
 
 const WRITERS: u64 = 16;
 const TRANSACTIONS_PER_WRITER: u64 = 80;
@@ -126,6 +126,11 @@ async fn racing_writers_are_read_exactly_once_in_order(pool: PgPool) {
         });
     }
 
+    // A transaction that holds an xid for the whole race and writes no
+    // events: it must not hold the readers back (they have deadlines).
+    let mut unrelated = connect(&pool).await;
+    hold_xid(&mut unrelated).await;
+
     let mut writers = JoinSet::new();
     for seed in 0..WRITERS {
         writers.spawn(writer(pool.clone(), seed + 1));
@@ -149,6 +154,7 @@ async fn racing_writers_are_read_exactly_once_in_order(pool: PgPool) {
     // Give the readers a moment to deliver anything extra (they must not).
     tokio::time::sleep(Duration::from_millis(200)).await;
     readers.abort_all();
+    sqlx::query("ROLLBACK").execute(&mut unrelated).await.expect("rollback the unrelated transaction");
 
     let tailed = tailed.lock().expect("not poisoned").clone();
     let paged = paged.lock().expect("not poisoned").clone();

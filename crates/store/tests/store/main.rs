@@ -2,9 +2,8 @@
 //!
 //! One test binary (modules below) keeps link time down. Every test gets a
 //! fresh database with the workspace migrations applied (`#[sqlx::test]`),
-//! so tests can run in parallel; note that the transaction horizon is
-//! cluster-wide, so a test's open transactions may briefly delay another
-//! test's global reads (never change what they return).
+//! so tests can run in parallel; the readers' horizon only waits for event
+//! writers of its own database, so tests do not delay one another's reads.
 //!
 //! Run with `DATABASE_URL=postgres://… cargo test -p tandem-store`.
 
@@ -14,6 +13,7 @@ mod batch;
 mod common;
 mod cursor_metadata;
 mod gap_free;
+mod horizon;
 mod idempotency;
 mod tail;
 mod upcast;
