@@ -302,7 +302,7 @@ struct ClientRun {
 /// new percentage. A mutation counts when its answer is 200 without
 /// `errors` and its payload — read from the read model after the write —
 /// shows the percentage just sent; anything else fails the part.
-pub async fn mutations(opts: &BenchOptions, _db: &BenchDb, server: &Server, report: &mut Report) -> anyhow::Result<()> {
+pub async fn mutations(opts: &BenchOptions, db: &BenchDb, server: &Server, report: &mut Report) -> anyhow::Result<()> {
     let fixtures = mutation_fixtures(server).await.context("creating the mutation fixtures through GraphQL")?;
     let url = server.graphql_url();
     // Warm-up: connections, statement caches, the server's loaders.
@@ -328,18 +328,53 @@ pub async fn mutations(opts: &BenchOptions, _db: &BenchDb, server: &Server, repo
     let note = format!(
         "{CLIENTS} clients, each the participant owning the goal of its own pair; {total} mutations in {:.1} s, \
          none failed, every payload showed its own write; CPU over the run: server {:.1} s, bench (clients) \
-         {:.1} s; no same-run raw baseline (compare with append at 16 clients)",
+         {:.1} s; baseline: raw single-row INSERTs at 16 clients (figure 1)",
         elapsed.as_secs_f64(),
         cpu_server.as_secs_f64(),
         cpu_bench.as_secs_f64(),
     );
+    // The raw baseline: single-row INSERTs at the same concurrency, from
+    // figure 1 of this run when it ran.
+    let label = format!("commands/s, {CLIENTS} clients");
+    let raw = report.figures.iter().find(|f| f.part == "append" && f.label == label).and_then(|f| f.baseline.clone());
+    let raw = match raw {
+        Some(raw) => raw,
+        None => crate::append::raw_insert_rate(&db.pool, CLIENTS, opts.duration).await?,
+    };
     report.push(
         Figure::new("mutation", "recordGoalProgress, 16 clients", Amount::per_second(total, elapsed, "mut/s"))
+            .against(raw)
+            .goal(Goal::RatioAtLeast(0.5))
             .note(note),
     );
     let same = format!("the same {total} mutations");
+    let p99 = Amount::millis(latencies.percentile(99.0));
     report.push(Figure::new("mutation", "mutation p50", Amount::millis(latencies.percentile(50.0))).note(same.clone()));
-    report.push(Figure::new("mutation", "mutation p99", Amount::millis(latencies.percentile(99.0))).note(same));
+    report.push(Figure::new("mutation", "mutation p99", p99.clone()).goal(Goal::AtMost(20.0)).note(same));
+
+    // The stall case: the same load while transactions that write no
+    // events hold xids open, here and in another database of the cluster.
+    let unrelated = crate::stall::Unrelated::open(db).await?;
+    let started = Instant::now() + Duration::from_millis(20);
+    let stalled = run_clients(server.http(), &url, &fixtures, started, Some(started + opts.duration), 0).await;
+    let described = unrelated.describe();
+    unrelated.close().await?;
+    let stalled = stalled?;
+    check_clean(&stalled, "measurement with an unrelated transaction open")?;
+    let count: u64 = stalled.iter().map(|r| r.ok).sum();
+    let mut latencies = Latencies::with_capacity(usize::try_from(count).unwrap_or(0));
+    for r in stalled {
+        latencies.extend(r.latencies);
+    }
+    report.push(
+        Figure::new("stall", "mutation p99, unrelated xid open", Amount::millis(latencies.percentile(99.0)))
+            .against(p99)
+            .goal(Goal::AtMost(20.0))
+            .note(format!(
+                "{count} mutations, none failed, every payload showed its own write, {described}; baseline: mutation \
+                 p99 without them"
+            )),
+    );
     Ok(())
 }
 

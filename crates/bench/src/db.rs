@@ -45,6 +45,13 @@ impl BenchDb {
         self.options.to_url_lossy().to_string()
     }
 
+    /// Options for connections to the database the run was pointed at:
+    /// another database of the same cluster.
+    #[must_use]
+    pub fn admin_options(&self) -> &PgConnectOptions {
+        &self.admin
+    }
+
     /// A fresh pool of at most `n` connections.
     pub async fn pool_of(&self, n: u32) -> anyhow::Result<PgPool> {
         Ok(PgPoolOptions::new()

@@ -15,7 +15,12 @@
 //! 5. [`api`]: a `tandem serve` process; the dashboard query and GraphQL
 //!    mutations end to end;
 //! 6. [`subs`]: websocket subscribers of that server, commit to delivery, and
-//!    the server's memory.
+//!    the server's memory;
+//! 7. [`stall`]: the store's feed while a transaction that writes no events
+//!    holds an xid open (the mutation part measures the same case through
+//!    the server).
+//!
+//! The run ends with every goal as met or missed ([`Report::goals`]).
 //!
 //! Nothing here is a test: figures are printed, never asserted.
 
@@ -27,6 +32,7 @@ pub mod read_all;
 pub mod replay;
 pub mod report;
 pub mod server;
+pub mod stall;
 pub mod subs;
 
 use std::path::PathBuf;
@@ -55,11 +61,12 @@ pub enum Part {
     Query,
     Mutation,
     Subscriptions,
+    Stall,
 }
 
 impl Part {
-    pub const ALL: [Part; 6] =
-        [Part::Append, Part::ReadAll, Part::Replay, Part::Query, Part::Mutation, Part::Subscriptions];
+    pub const ALL: [Part; 7] =
+        [Part::Append, Part::ReadAll, Part::Replay, Part::Query, Part::Mutation, Part::Subscriptions, Part::Stall];
 
     #[must_use]
     pub fn name(self) -> &'static str {
@@ -70,6 +77,7 @@ impl Part {
             Part::Query => "query",
             Part::Mutation => "mutation",
             Part::Subscriptions => "subscriptions",
+            Part::Stall => "stall",
         }
     }
 
@@ -181,6 +189,12 @@ async fn run_parts(opts: &BenchOptions, db: &BenchDb) -> anyhow::Result<Report> 
         .await;
         server.stop().await?;
         result?;
+    }
+    if opts.runs(Part::Stall) {
+        stall::run(opts, db, &mut report).await.context("stall")?;
+    }
+    for line in report.goals() {
+        println!("{line}");
     }
     Ok(report)
 }

@@ -165,6 +165,23 @@ impl Report {
         s
     }
 
+    /// Every figure that has a goal, as met or missed, after a count: the
+    /// closing lines of a run.
+    #[must_use]
+    pub fn goals(&self) -> Vec<String> {
+        let with_goal: Vec<&Figure> = self.figures.iter().filter(|f| f.goal.is_some()).collect();
+        let met = with_goal.iter().filter(|f| f.met() == Some(true)).count();
+        let mut lines = vec![format!("goals: {met} of {} met", with_goal.len())];
+        for f in with_goal {
+            let (Some(goal), verdict) = (f.goal, if f.met() == Some(true) { "met" } else { "MISSED" }) else {
+                continue;
+            };
+            let value = f.ratio().map_or_else(|| f.ours.to_string(), |r| format!("{r:.2}×"));
+            lines.push(format!("  {verdict:<6} {} {}: {value} (goal {goal})", f.part, f.label));
+        }
+        lines
+    }
+
     /// The whole report as a Markdown table.
     #[must_use]
     pub fn markdown(&self) -> String {
@@ -263,5 +280,22 @@ mod tests {
         let f = Figure::new("subs", "p99", Amount { value: 20.0, unit: "ms" }).goal(Goal::AtMost(50.0));
         assert_eq!(f.met(), Some(true));
         assert_eq!(Amount { value: 12345.6, unit: "cmd/s" }.to_string(), "12,346 cmd/s");
+    }
+
+    #[test]
+    fn goals_list_every_figure_with_a_goal() {
+        let mut r = Report::default();
+        r.figures.push(
+            Figure::new("append", "a", Amount { value: 80.0, unit: "cmd/s" })
+                .against(Amount { value: 100.0, unit: "ins/s" })
+                .goal(Goal::RatioAtLeast(1.0)),
+        );
+        r.figures.push(Figure::new("stall", "b", Amount { value: 5.0, unit: "ms" }).goal(Goal::AtMost(20.0)));
+        r.figures.push(Figure::new("query", "c", Amount { value: 5.0, unit: "ms" }));
+        let lines = r.goals();
+        assert_eq!(lines[0], "goals: 1 of 2 met");
+        assert!(lines[1].starts_with("  MISSED append a: 0.80×"), "{}", lines[1]);
+        assert!(lines[2].starts_with("  met    stall b: 5.00 ms"), "{}", lines[2]);
+        assert_eq!(lines.len(), 3);
     }
 }

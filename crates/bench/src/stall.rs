@@ -1,0 +1,172 @@
+//! The stall case: how the feed behaves while a transaction that writes no
+//! events holds an xid open, in the bench database and in another database
+//! of the cluster (an operator's `psql`, another application's migration).
+//!
+//! [`Unrelated`] opens such transactions; [`run`] measures commit→delivery
+//! of the store's tail (the path subscriptions and projections follow)
+//! without and then with them open, at a steady commit rate. The mutation
+//! part measures its own latency the same way (see [`crate::api`]).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use sqlx::{Connection as _, Executor as _, PgConnection};
+use tandem_commands::CommandService;
+use tandem_store::Cursor;
+
+use crate::append::{fixture, progress_command};
+use crate::{Amount, BenchDb, BenchOptions, Figure, Goal, Latencies, Report, Size};
+
+/// Commits per second while measuring the feed.
+const COMMITS_PER_SECOND: u64 = 50;
+
+/// Transactions that hold an xid and write nothing to the event log, one
+/// in the bench database and one in the database the run was pointed at.
+pub struct Unrelated {
+    connections: Vec<PgConnection>,
+    /// The xids held, for the report's note.
+    pub xids: Vec<String>,
+}
+
+impl Unrelated {
+    /// Opens the transactions; each takes an xid at once.
+    pub async fn open(db: &BenchDb) -> anyhow::Result<Self> {
+        let mut connections = Vec::with_capacity(2);
+        let mut xids = Vec::with_capacity(2);
+        for options in [db.options.clone(), db.admin_options().clone()] {
+            let mut conn = PgConnection::connect_with(&options).await.context("connecting an unrelated session")?;
+            conn.execute("BEGIN").await?;
+            let xid: String = sqlx::query_scalar("SELECT pg_current_xact_id()::text").fetch_one(&mut conn).await?;
+            xids.push(xid);
+            connections.push(conn);
+        }
+        Ok(Self { connections, xids })
+    }
+
+    /// Rolls the transactions back and closes their connections.
+    pub async fn close(self) -> anyhow::Result<()> {
+        for mut conn in self.connections {
+            conn.execute("ROLLBACK").await?;
+            conn.close().await?;
+        }
+        Ok(())
+    }
+
+    /// What the report says about them.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        format!(
+            "with transactions holding xids {} open for the whole measurement (one in the bench database, one in \
+             another database of the cluster), writing no events",
+            self.xids.join(" and ")
+        )
+    }
+}
+
+/// Commit→delivery of the store's tail, without and with [`Unrelated`].
+pub async fn run(opts: &BenchOptions, db: &BenchDb, report: &mut Report) -> anyhow::Result<()> {
+    let pool = db.pool_of(8).await?;
+    let svc = CommandService::from_pool(pool.clone());
+    let targets = fixture(&svc, 2, 2).await?;
+    let duration = if opts.size == Size::Smoke { opts.duration } else { opts.duration.min(Duration::from_secs(5)) };
+
+    let mut normal = feed_latencies(&svc, &targets, duration).await?;
+    let unrelated = Unrelated::open(db).await?;
+    let stalled = feed_latencies(&svc, &targets, duration).await;
+    let described = unrelated.describe();
+    unrelated.close().await?;
+    let mut stalled = stalled?;
+
+    let normal_p99 = Amount::millis(normal.percentile(99.0));
+    report.push(
+        Figure::new("stall", "feed commit→delivery p99, no open transaction", normal_p99.clone()).note(format!(
+            "store tail, {} events at {COMMITS_PER_SECOND}/s, each delivered once",
+            normal.len()
+        )),
+    );
+    report.push(
+        Figure::new("stall", "feed commit→delivery p50, unrelated xid open", Amount::millis(stalled.percentile(50.0)))
+            .against(Amount::millis(normal.percentile(50.0)))
+            .note("baseline: the same without the open transactions"),
+    );
+    report.push(
+        Figure::new("stall", "feed commit→delivery p99, unrelated xid open", Amount::millis(stalled.percentile(99.0)))
+            .against(normal_p99)
+            .goal(Goal::AtMost(50.0))
+            .note(format!("{} events, {described}; baseline: the same without them", stalled.len())),
+    );
+    pool.close().await;
+    Ok(())
+}
+
+/// Commits progress entries at a steady rate for `duration` and returns,
+/// for each, the time from the command's answer to the tail's delivery.
+async fn feed_latencies(
+    svc: &CommandService,
+    targets: &[crate::append::Target],
+    duration: Duration,
+) -> anyhow::Result<Latencies> {
+    let store = svc.store().clone();
+    let from = store.head().await?;
+    let delivered: Arc<Mutex<HashMap<Cursor, Instant>>> = Arc::default();
+    let mut tail = store.tail(from);
+    let sink = delivered.clone();
+    // Ends only with the reason it stopped following.
+    let follower = tokio::spawn(async move {
+        loop {
+            let batch = match tail.next_batch().await {
+                Ok(batch) => batch,
+                Err(e) => return anyhow::Error::from(e),
+            };
+            let at = Instant::now();
+            let mut seen = sink.lock().unwrap_or_else(PoisonError::into_inner);
+            for event in batch {
+                if seen.insert(event.cursor(), at).is_some() {
+                    return anyhow::anyhow!("the tail delivered {} twice", event.cursor());
+                }
+            }
+        }
+    });
+    let result = async {
+        let mut committed = Vec::new();
+        let started = Instant::now();
+        let period = Duration::from_micros(1_000_000 / COMMITS_PER_SECOND);
+        let mut n = 0usize;
+        while started.elapsed() < duration {
+            let target = &targets[n % targets.len()];
+            let done = svc.handle(progress_command(target, n)?, &crate::append::meta()).await?;
+            let at = Instant::now();
+            committed.extend(done.events.iter().map(|e| (e.cursor(), at)));
+            n += 1;
+            tokio::time::sleep_until((started + period * u32::try_from(n)?).into()).await;
+        }
+        // Every commit must arrive; a stalled horizon shows up here.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let seen = delivered.lock().unwrap_or_else(PoisonError::into_inner);
+            if committed.iter().all(|(c, _)| seen.contains_key(c)) {
+                let mut latencies = Latencies::with_capacity(committed.len());
+                for (cursor, at) in &committed {
+                    latencies.record(seen[cursor].saturating_duration_since(*at));
+                }
+                return anyhow::Ok(latencies);
+            }
+            drop(seen);
+            if Instant::now() > deadline {
+                anyhow::bail!("the tail did not deliver every committed event within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    .await;
+    if follower.is_finished() {
+        if let Ok(e) = follower.await {
+            return Err(e.context("following the log"));
+        }
+    } else {
+        follower.abort();
+    }
+    result
+}
