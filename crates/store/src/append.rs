@@ -42,8 +42,8 @@ use uuid::Uuid;
 use crate::constraint;
 use crate::error::{Result, StoreError, unique_violation};
 use crate::event::{AppendOutcome, EventRow, Metadata, NewEvent, decode_rows};
-use crate::version::ExpectedVersion;
 use crate::upcast::NoUpcast;
+use crate::version::ExpectedVersion;
 
 /// How often an [`ExpectedVersion::Any`] append retries after losing a race
 /// before giving up with a conflict. Each retry means another writer

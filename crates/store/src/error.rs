@@ -7,8 +7,8 @@
 
 use uuid::Uuid;
 
-use crate::version::ExpectedVersion;
 use crate::upcast::UpcastError;
+use crate::version::ExpectedVersion;
 
 /// Shorthand for this crate's results.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -31,12 +31,11 @@ pub async fn connect(pool: &PgPool) -> PgConnection {
 
 /// Begins a transaction on `conn` that gets an xid by writing a row of a
 /// table of its own, and returns the xid.
-async fn hold_xid(conn: &mut PgConnection) -> u64 {
+pub async fn hold_xid(conn: &mut PgConnection) -> u64 {
     sqlx::query("CREATE TABLE IF NOT EXISTS unrelated (n int)").execute(&mut *conn).await.expect("create unrelated");
     sqlx::query("BEGIN").execute(&mut *conn).await.expect("begin");
     sqlx::query("INSERT INTO unrelated VALUES (1)").execute(&mut *conn).await.expect("write unrelated");
-    let xid: String =
-        sqlx::query_scalar("SELECT pg_current_xact_id()::text").fetch_one(&mut *conn).await.expect("xid");
+    let xid: String = sqlx::query_scalar("SELECT pg_current_xact_id()::text").fetch_one(&mut *conn).await.expect("xid");
     xid.parse().expect("xid8 as text")
 }
 

@@ -20,10 +20,8 @@ const PROMPT: Duration = Duration::from_secs(2);
 /// The snapshot's xmin now: proof that the open transaction is in the way
 /// of a reader that used the plain xmin.
 async fn xmin(pool: &PgPool) -> u64 {
-    let xmin: String = sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
-        .fetch_one(pool)
-        .await
-        .expect("xmin");
+    let xmin: String =
+        sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").fetch_one(pool).await.expect("xmin");
     xmin.parse().expect("xid8 as text")
 }
 
