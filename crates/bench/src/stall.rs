@@ -81,10 +81,8 @@ pub async fn run(opts: &BenchOptions, db: &BenchDb, report: &mut Report) -> anyh
 
     let normal_p99 = Amount::millis(normal.percentile(99.0));
     report.push(
-        Figure::new("stall", "feed commit→delivery p99, no open transaction", normal_p99.clone()).note(format!(
-            "store tail, {} events at {COMMITS_PER_SECOND}/s, each delivered once",
-            normal.len()
-        )),
+        Figure::new("stall", "feed commit→delivery p99, no open transaction", normal_p99.clone())
+            .note(format!("store tail, {} events at {COMMITS_PER_SECOND}/s, each delivered once", normal.len())),
     );
     report.push(
         Figure::new("stall", "feed commit→delivery p50, unrelated xid open", Amount::millis(stalled.percentile(50.0)))

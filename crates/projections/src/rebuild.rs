@@ -208,11 +208,10 @@ impl Rebuild<'_, '_> {
         sqlx::raw_sql(self.projection.create_sql()).execute(&mut *tx).await?;
         tx.commit().await?;
 
-        let total: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM events WHERE transaction_id < (SELECT tandem_event_horizon())",
-        )
-        .fetch_one(self.pool)
-        .await?;
+        let total: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM events WHERE transaction_id < (SELECT tandem_event_horizon())")
+                .fetch_one(self.pool)
+                .await?;
         s.total = u64::try_from(total).unwrap_or_default();
         self.report(Phase::Started, &s);
 
