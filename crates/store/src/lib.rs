@@ -1,9 +1,10 @@
 //! The Tandem event store on PostgreSQL.
 //!
-//! A generic, append-only log of JSON events grouped in streams. It knows
-//! nothing about domain event types: the domain crate serialises its events
-//! into [`NewEvent`]s and decodes [`RecordedEvent`]s, which an [`Upcaster`]
-//! has already brought to today's schema.
+//! An append-only log of JSON events grouped in streams. It does not
+//! interpret payloads: the domain crate serialises its events into
+//! [`NewEvent`]s and decodes [`RecordedEvent`]s, which an [`Upcaster`] (in
+//! Tandem, [`DomainUpcaster`], the domain's one chain) has already brought
+//! to today's schema.
 //!
 //! Layout:
 //! - [`event`]: the values that go in and come out ([`NewEvent`],
@@ -18,7 +19,8 @@
 //!   `(transaction_id, position)`.
 //! - [`tail`]: [`Tail`], catch-up then live delivery of the global log, woken
 //!   by `NOTIFY` and kept honest by polling.
-//! - [`upcast`]: the [`Upcaster`] trait and [`UpcasterChain`].
+//! - [`upcast`]: the [`Upcaster`] trait, the boundary where reads are
+//!   upcast, and [`DomainUpcaster`], the domain's chain behind it.
 //! - [`error`]: [`StoreError`], the crate's one error type.
 //!
 //! The schema lives in `migrations/` at the workspace root and is embedded
@@ -53,7 +55,7 @@ pub use event::{Actor, AppendOutcome, ExpectedVersion, Metadata, NewEvent, Recor
 pub use idempotency::{IdempotencyRecord, IdempotentAppend, idempotency_lookup_or_lock, idempotency_record};
 pub use store::{EventStore, ReadFilter};
 pub use tail::{Tail, TailOptions};
-pub use upcast::{NoUpcast, UpcastError, Upcaster, UpcasterChain};
+pub use upcast::{DomainUpcaster, UpcastError, Upcaster};
 
 /// The workspace's migrations, embedded at compile time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");

@@ -681,7 +681,7 @@ struct Ledger {
 /// Accepted event types and refusal codes, over one or more scenarios.
 #[derive(Debug, Default)]
 struct Tally {
-    accepted: BTreeMap<&'static str, usize>,
+    accepted: BTreeMap<String, usize>,
     /// Keyed `stream:CODE`.
     refused: BTreeMap<String, usize>,
 }
@@ -947,14 +947,14 @@ fn play(cleanup: bool, ops: &[Op], tally: &mut Tally) {
                 for e in &events {
                     check_event(&cur, e, &events);
                     let encoded = e.encode();
-                    let decoded = DomainEvent::decode(encoded.event_type, encoded.schema_version, encoded.data)
+                    let decoded = DomainEvent::decode(&encoded.event_type, encoded.schema_version, encoded.data)
                         .expect("every appended event decodes");
                     assert_eq!(&decoded, e);
                     cur.apply(e.clone());
                 }
                 assert_eq!(cur, world);
                 for e in &events {
-                    *tally.accepted.entry(e.event_type()).or_default() += 1;
+                    *tally.accepted.entry(e.event_type().to_owned()).or_default() += 1;
                 }
                 remember(&world, &events, &mut ledger);
                 check_world(&world, &ledger);
