@@ -6,12 +6,12 @@
 
 use chrono::Utc;
 use serde_json::Value;
+use tandem_domain::PairId;
 use tandem_domain::event::{DomainEvent, StreamType};
 use tandem_domain::pair::{self, PairCommand, PairContext, PersonFacts};
 use tandem_domain::person::{self, ManagerFacts, PersonCommand, PersonContext};
 use tandem_domain::program::{self, ParticipantFacts, ProgramCommand, ProgramContext};
 use tandem_domain::values::{DissolveReason, LongText, MAX_CIRCLE_SIZE};
-use tandem_domain::PairId;
 use tandem_store::idempotency_lookup_or_lock;
 use uuid::Uuid;
 

@@ -341,7 +341,10 @@ pub(crate) struct Appending<'a> {
 
 /// Appends every accepted command's events in one statement, then writes
 /// their guard rows and idempotency records. Returns each command's result.
-pub(crate) async fn write(tx: &mut PgConnection, accepted: &[(Appending<'_>, &Plan)]) -> Result<Vec<Committed>, CommandError> {
+pub(crate) async fn write(
+    tx: &mut PgConnection,
+    accepted: &[(Appending<'_>, &Plan)],
+) -> Result<Vec<Committed>, CommandError> {
     let encoded: Vec<Vec<Vec<NewEvent>>> = accepted
         .iter()
         .map(|(_, plan)| {

@@ -78,7 +78,13 @@ impl Plan {
     }
 
     /// Adds the events of one stream; a decision that changed nothing adds none.
-    pub fn write(&mut self, stream_id: Uuid, stream_type: StreamType, expected: ExpectedVersion, events: Vec<DomainEvent>) {
+    pub fn write(
+        &mut self,
+        stream_id: Uuid,
+        stream_type: StreamType,
+        expected: ExpectedVersion,
+        events: Vec<DomainEvent>,
+    ) {
         if !events.is_empty() {
             self.writes.push(Write { stream_id, stream_type, expected, events });
         }

@@ -214,4 +214,3 @@ fn retryable(e: &CommandError) -> bool {
         _ => false,
     }
 }
-

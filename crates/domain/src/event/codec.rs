@@ -19,7 +19,9 @@
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::types::{CodecError, DomainEvent, EVENT_TYPES, StreamType, Unrecognised, UnrecognisedEvent, event_type_info};
+use super::types::{
+    CodecError, DomainEvent, EVENT_TYPES, StreamType, Unrecognised, UnrecognisedEvent, event_type_info,
+};
 use super::upcast::upcast;
 
 /// An event ready to be stored.
@@ -35,7 +37,6 @@ fn split_tagged(v: Value) -> Option<(String, Value)> {
     let Some(Value::String(t)) = m.remove("type") else { return None };
     Some((t, m.remove("data").unwrap_or(Value::Null)))
 }
-
 
 impl DomainEvent {
     /// The type name and payload of a known event (an unrecognised one has

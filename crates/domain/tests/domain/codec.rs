@@ -217,7 +217,8 @@ fn every_event_round_trips() {
 #[test]
 fn stream_ids_follow_the_stream() {
     let events = one_of_each();
-    let ids: BTreeSet<(&str, Uuid)> = events.iter().map(|e| (e.stream_type().unwrap().as_str(), e.stream_id())).collect();
+    let ids: BTreeSet<(&str, Uuid)> =
+        events.iter().map(|e| (e.stream_type().unwrap().as_str(), e.stream_id())).collect();
     assert_eq!(
         ids,
         BTreeSet::from([
@@ -431,7 +432,10 @@ fn unknown_fields_are_kept_through_a_read_and_an_encode() {
             assert_eq!(read.unknown_fields[k.as_str()], json!({ "alsoLater": true }), "{}", encoded.event_type);
         }
         let again = read.encode();
-        assert_eq!((again.event_type.as_str(), again.schema_version), (encoded.event_type.as_str(), encoded.schema_version));
+        assert_eq!(
+            (again.event_type.as_str(), again.schema_version),
+            (encoded.event_type.as_str(), encoded.schema_version)
+        );
         assert_eq!(again.data, data, "{}: nothing is lost", encoded.event_type);
         // An event this build wrote has none.
         let plain = StoredEvent::read(stream(), &encoded.event_type, encoded.schema_version, encoded.data).unwrap();
@@ -474,7 +478,10 @@ fn an_unknown_event_type_is_kept_as_stored() {
     let read = StoredEvent::read(stream(), "PairMerged", 1, data.clone()).unwrap();
     let DomainEvent::Unrecognised(u) = &read.event else { panic!("{read:?}") };
     assert_eq!(u.reason, Unrecognised::UnknownType);
-    assert_eq!((read.event.event_type(), read.event.stream_id(), read.event.stream_type()), ("PairMerged", stream(), None));
+    assert_eq!(
+        (read.event.event_type(), read.event.stream_id(), read.event.stream_type()),
+        ("PairMerged", stream(), None)
+    );
     let again = read.encode();
     assert_eq!((again.event_type.as_str(), again.schema_version, again.data), ("PairMerged", 1, data));
 }
@@ -486,13 +493,22 @@ fn an_unknown_event_type_is_kept_as_stored() {
 fn a_malformed_payload_of_a_known_version_is_still_an_error() {
     let bad = sample_with("SessionHeld", |m| m["minutes"] = json!(601));
     let (_, version) = event_type_info("SessionHeld").unwrap();
-    assert!(matches!(StoredEvent::read(stream(), "SessionHeld", version, bad.clone()), Err(CodecError::Malformed { .. })));
+    assert!(matches!(
+        StoredEvent::read(stream(), "SessionHeld", version, bad.clone()),
+        Err(CodecError::Malformed { .. })
+    ));
     // The same payload from a newer version is passed over, not an error.
     let read = StoredEvent::read(stream(), "SessionHeld", version + 1, bad).unwrap();
-    assert!(matches!(read.event, DomainEvent::Unrecognised(UnrecognisedEvent { reason: Unrecognised::NewerVersion { .. }, .. })));
+    assert!(matches!(
+        read.event,
+        DomainEvent::Unrecognised(UnrecognisedEvent { reason: Unrecognised::NewerVersion { .. }, .. })
+    ));
     let mut old = v1_registered();
     old.as_object_mut().unwrap().remove("fullName");
-    assert!(matches!(StoredEvent::read(stream(), "PersonRegistered", 1, old), Err(CodecError::Malformed { version: 1, .. })));
+    assert!(matches!(
+        StoredEvent::read(stream(), "PersonRegistered", 1, old),
+        Err(CodecError::Malformed { version: 1, .. })
+    ));
 }
 
 /// The store's form of the chain: older versions upcast, newer ones and

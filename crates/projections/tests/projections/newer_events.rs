@@ -13,7 +13,14 @@ use crate::support::history::{hold_session, pairs_world};
 use crate::support::{assert_same_tables, caught_up, fast, last_event, snapshot};
 
 /// Appends a row to `stream` (after its last version) as a newer build would.
-async fn insert_newer(pool: &PgPool, stream: uuid::Uuid, stream_type: &str, event_type: &str, version: i16, data: Value) {
+async fn insert_newer(
+    pool: &PgPool,
+    stream: uuid::Uuid,
+    stream_type: &str,
+    event_type: &str,
+    version: i16,
+    data: Value,
+) {
     sqlx::query(
         "INSERT INTO events (stream_id, stream_type, stream_version, event_id, event_type, schema_version, data, metadata) \
          SELECT $1, $2, coalesce(max(stream_version), 0) + 1, $3, $4, $5, $6, $7 FROM events WHERE stream_id = $1",
@@ -40,8 +47,15 @@ async fn newer_events_are_passed_over_by_the_runner_and_a_rebuild(pool: PgPool) 
     // that does not read as today's, and a stream kind this build has never
     // heard of.
     insert_newer(&pool, pair.as_uuid(), "pair", "PairMerged", 1, json!({"pairId": pair, "into": pairs[1].0})).await;
-    insert_newer(&pool, pair.as_uuid(), "pair", "PairPaused", 4, json!({"pairId": pair, "pause": {"kind": "SABBATICAL"}}))
-        .await;
+    insert_newer(
+        &pool,
+        pair.as_uuid(),
+        "pair",
+        "PairPaused",
+        4,
+        json!({"pairId": pair, "pause": {"kind": "SABBATICAL"}}),
+    )
+    .await;
     insert_newer(&pool, uuid::Uuid::now_v7(), "badge", "BadgeAwarded", 1, json!({"to": a})).await;
     // Today's events keep coming after them.
     hold_session(&svc, pair, a, b, 2).await;

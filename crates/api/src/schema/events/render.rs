@@ -21,10 +21,10 @@ use std::collections::HashSet;
 
 use async_graphql::ID;
 use futures::{StreamExt, TryStreamExt, stream};
+use tandem_domain::event::StoredEvent;
 use tandem_domain::pair::PairEvent;
 use tandem_domain::person::PersonEvent;
 use tandem_domain::program::ProgramEvent;
-use tandem_domain::event::StoredEvent;
 use tandem_domain::values::{LongText, ShortText};
 use tandem_domain::{DomainEvent, PersonId};
 use tandem_store::{EventStore, RecordedEvent};
