@@ -19,7 +19,7 @@ fn appended(registry: &Registry, event_type: &str) -> u64 {
         .filter(|f| f.name() == EVENTS_APPENDED)
         .flat_map(|f| f.get_metric())
         .filter(|m| m.get_label().iter().any(|l| l.name() == "event_type" && l.value() == event_type))
-        .map(|m| m.get_counter().value() as u64)
+        .map(|m| m.get_counter().get_value() as u64)
         .sum()
 }
 

@@ -180,7 +180,8 @@ fn one_of_each() -> Vec<DomainEvent> {
 
 #[test]
 fn the_samples_cover_every_event_type_once() {
-    let samples: Vec<&str> = one_of_each().iter().map(DomainEvent::event_type).collect();
+    let events = one_of_each();
+    let samples: Vec<&str> = events.iter().map(DomainEvent::event_type).collect();
     let known: Vec<&str> = EVENT_TYPES.iter().map(|(t, _, _)| *t).collect();
     assert_eq!(samples, known);
     assert_eq!(known.iter().collect::<BTreeSet<_>>().len(), known.len(), "event type names are unique");

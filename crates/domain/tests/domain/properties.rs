@@ -775,6 +775,7 @@ fn check_event(cur: &World, e: &DomainEvent, batch: &[DomainEvent]) {
                 assert!(!cur.in_current_pair(w.program_id, w.person_id), "withdrew while paired");
             }
         }
+        DomainEvent::Unrecognised(u) => panic!("decide never produces an unrecognised event: {u:?}"),
         DomainEvent::Pair(PairEvent::PairFormed(f)) => check_formation(cur, f),
         DomainEvent::Pair(ev) => {
             let id = PairId::from_uuid(e.stream_id());
@@ -984,7 +985,7 @@ fn the_scenarios_reach_every_event_and_the_main_refusals() {
         let (cleanup, ops) = scenario().new_tree(&mut runner).expect("a scenario").current();
         play(cleanup, &ops, &mut tally);
     }
-    let missing: Vec<_> = EVENT_TYPES.iter().map(|(t, _, _)| *t).filter(|t| !tally.accepted.contains_key(t)).collect();
+    let missing: Vec<_> = EVENT_TYPES.iter().map(|(t, _, _)| *t).filter(|t| !tally.accepted.contains_key(*t)).collect();
     assert!(missing.is_empty(), "never appended: {missing:?}\naccepted: {:?}", tally.accepted);
     let expected_refusals = [
         "person:ALREADY_EXISTS",
