@@ -11,8 +11,10 @@
 //!   name, kind and outcome and timing queries and mutations; it also opens
 //!   the `graphql` span of each query and mutation over HTTP, the parent of
 //!   its resolvers' spans and SQL events in a trace;
-//! * [`Metrics::record_events`] for the mutation layer and
-//!   [`Metrics::record_http`] for the HTTP layer ([`crate::ops::HttpMetricsLayer`]).
+//! * [`Metrics::record_http`] for the HTTP layer ([`crate::ops::HttpMetricsLayer`]);
+//! * `tandem_events_appended_total` is counted by the command service where
+//!   it commits, registered into [`Metrics::registry`] by whoever builds the
+//!   service (`CommandService::with_metrics`).
 //!
 //! Label values are bounded so that a client cannot blow up the number of
 //! series: operation names beyond [`MAX_OPERATION_NAMES`] distinct ones are
@@ -49,7 +51,6 @@ use prometheus::{
 };
 use sqlx::PgPool;
 use tandem_projections::ProjectionLag;
-use tandem_store::RecordedEvent;
 use tracing::Instrument as _;
 
 /// The media type of [`Metrics::render`]: Prometheus' text format 0.0.4.
@@ -125,7 +126,6 @@ struct Inner {
     registry: Registry,
     graphql_requests: IntCounterVec,
     graphql_duration: HistogramVec,
-    events_appended: IntCounterVec,
     projection_lag_events: IntGaugeVec,
     projection_lag_seconds: GaugeVec,
     subscriptions_open: IntGauge,
@@ -184,12 +184,6 @@ impl Metrics {
             "Time to execute a GraphQL query or mutation, from parsing to response.",
             &["operation", "kind"],
         );
-        let events_appended = counter(
-            &registry,
-            "tandem_events_appended_total",
-            "Events appended to the event store by this process, by type.",
-            &["event_type"],
-        );
         let projection_lag_events = IntGaugeVec::new(
             Opts::new("tandem_projection_lag_events", "Readable events a read-model projection has not applied yet."),
             &["projection"],
@@ -225,7 +219,6 @@ impl Metrics {
                 registry,
                 graphql_requests,
                 graphql_duration,
-                events_appended,
                 projection_lag_events,
                 projection_lag_seconds,
                 subscriptions_open,
@@ -275,15 +268,6 @@ impl Metrics {
             name.to_owned()
         } else {
             OTHER.to_owned()
-        }
-    }
-
-    /// Counts appended events by type; the mutation layer calls it with
-    /// what an append returned (replays of an idempotent command append
-    /// nothing and should not be counted).
-    pub fn record_events(&self, events: &[RecordedEvent]) {
-        for e in events {
-            self.inner.events_appended.with_label_values(&[e.event_type.as_str()]).inc();
         }
     }
 
@@ -573,12 +557,37 @@ impl Extension for GraphqlMetricsExtension {
 mod tests {
     use super::*;
 
+    /// An event as the store returns it after a commit.
+    fn committed(event_type: &str) -> tandem_store::RecordedEvent {
+        tandem_store::RecordedEvent {
+            position: 1,
+            transaction_id: 1,
+            stream_id: uuid::Uuid::now_v7(),
+            stream_type: "pair".to_owned(),
+            stream_version: 1,
+            event_id: uuid::Uuid::now_v7(),
+            event_type: event_type.to_owned(),
+            schema_version: 1,
+            data: serde_json::Value::Null,
+            metadata: tandem_store::Metadata {
+                actor: tandem_store::Actor { subject: "test".to_owned(), role: "admin".to_owned() },
+                correlation_id: uuid::Uuid::now_v7(),
+                causation_id: None,
+                idempotency_key: None,
+                trace_id: None,
+            },
+            recorded_at: chrono::Utc::now(),
+        }
+    }
+
     #[test]
     fn every_metric_is_registered_and_rendered() {
         let m = Metrics::new();
         m.record_graphql(Some("Q"), OperationKind::Query, OK, Some(Duration::from_millis(3)));
         m.record_http("/healthz", 200, Duration::from_millis(1));
-        m.inner.events_appended.with_label_values(&["PairFormed"]).inc();
+        // The command service's counter, registered as the service does.
+        let events = tandem_commands::EventMetrics::register(m.registry()).expect("registers once");
+        events.record(&[committed("PairFormed")]);
         m.inner.projection_lag_events.with_label_values(&["people"]).set(0);
         m.inner.projection_lag_seconds.with_label_values(&["people"]).set(0.0);
         m.set_open_subscriptions(|| 7);

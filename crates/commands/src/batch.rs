@@ -35,8 +35,8 @@
 //! batch of one is the plain path: one command, one transaction.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use futures::FutureExt as _;
@@ -44,94 +44,16 @@ use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt as _};
 use serde_json::Value;
 use sqlx::{PgConnection, Postgres, Transaction};
-use tandem_store::{
-    AppendOutcome, Cursor, EventStore, Metadata, NewEvent, RecordedEvent, StoreError, StreamAppend, append_batch_in_tx,
-    idempotency_record,
-};
+use tandem_store::{EventStore, Metadata, StoreError};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use crate::cache::StateCache;
+use crate::command::{Command, Committed};
+use crate::decide::{Prepared, prepare};
 use crate::error::CommandError;
-use crate::guards;
-use crate::service::{Command, Committed, Guard, Plan, StoredRange, StoredResult, prepare};
-use crate::unit::{Key, Lock, StateCache, Unit};
-
-/// A request of one command's planning, run by the writer with those of the
-/// other commands of the batch.
-enum Request {
-    Lock {
-        keys: Vec<(i64, Lock)>,
-        reply: oneshot::Sender<Result<(), CommandError>>,
-    },
-    /// Events of each stream after a version.
-    Load {
-        ids: Vec<(Uuid, i32)>,
-        reply: oneshot::Sender<Result<Vec<RecordedEvent>, CommandError>>,
-    },
-    /// A one-off query; its result goes back through a channel it holds. It
-    /// answers whether the transaction is still usable.
-    Run(Query),
-}
-
-/// A one-off query of a plan (see [`Request::Run`]).
-type Query = Box<dyn for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, bool> + Send>;
-
-/// The planning side of a batch: queues requests for the writer.
-#[derive(Clone, Default)]
-pub(crate) struct Io {
-    queue: Arc<Mutex<Vec<Request>>>,
-}
-
-/// What a command hears when its batch was abandoned; it never reaches a
-/// caller (the writer reruns the command alone).
-fn abandoned() -> CommandError {
-    CommandError::Store(StoreError::InvalidAppend { reason: "batch abandoned".to_owned() })
-}
-
-impl Io {
-    fn push(&self, r: Request) {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner).push(r);
-    }
-
-    fn take(&self) -> Vec<Request> {
-        std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    /// Takes transaction-scoped advisory locks.
-    pub async fn lock(&self, keys: Vec<(i64, Lock)>) -> Result<(), CommandError> {
-        let (reply, rx) = oneshot::channel();
-        self.push(Request::Lock { keys, reply });
-        rx.await.map_err(|_| abandoned())?
-    }
-
-    /// The events of each stream after the version given (upcast), by
-    /// stream then version.
-    pub async fn load(&self, ids: Vec<(Uuid, i32)>) -> Result<Vec<RecordedEvent>, CommandError> {
-        let (reply, rx) = oneshot::channel();
-        self.push(Request::Load { ids, reply });
-        rx.await.map_err(|_| abandoned())?
-    }
-
-    /// Runs a query on the batch's transaction.
-    pub async fn run<T, F>(&self, f: F) -> Result<T, CommandError>
-    where
-        T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T, CommandError>> + Send + 'static,
-    {
-        let (reply, rx) = oneshot::channel();
-        self.push(Request::Run(Box::new(move |conn| {
-            Box::pin(async move {
-                let result = f(conn).await;
-                // Only a failed statement aborts the transaction; e.g. an
-                // idempotency key reused for another request does not.
-                let usable = !matches!(result, Err(CommandError::Store(StoreError::Database(_))));
-                let _ = reply.send(result);
-                usable
-            })
-        })));
-        rx.await.map_err(|_| abandoned())?
-    }
-}
+use crate::io::{Appending, Io, Lock, Request, Unit, abandoned, write};
+use crate::plan::{Key, Plan};
 
 /// What a caller gets back from a writer.
 pub(crate) enum Outcome {
@@ -147,12 +69,6 @@ pub(crate) struct Job {
     pub fingerprint: String,
     pub metadata: Metadata,
     pub reply: oneshot::Sender<Result<Outcome, CommandError>>,
-}
-
-/// What planning produced.
-pub(crate) enum Prepared {
-    Replay(Value),
-    Plan(Plan),
 }
 
 /// The queue and its writers.
@@ -260,7 +176,20 @@ fn run_batch<'a>(store: &'a EventStore, cache: &'a Arc<StateCache>, jobs: Vec<Jo
             return deferred;
         }
         tracing::debug!(batch_size, accepted = accepted.len(), deferred = deferred.len(), "group commit");
-        let written = match write(&mut tx, &accepted).await {
+        let appending: Vec<(Appending<'_>, &Plan)> = accepted
+            .iter()
+            .map(|(job, plan)| {
+                let job = Appending {
+                    idempotency_key: job.idempotency_key.as_deref(),
+                    fingerprint: &job.fingerprint,
+                    metadata: &job.metadata,
+                };
+                (job, plan)
+            })
+            .collect();
+        let written = write(&mut tx, &appending).await;
+        drop(appending);
+        let written = match written {
             Ok(w) => w,
             Err(e) => {
                 let jobs = accepted.into_iter().map(|(job, _)| job).collect();
@@ -435,81 +364,4 @@ async fn flush(store: &EventStore, conn: &mut PgConnection, requests: Vec<Reques
         }
     }
     Ok(())
-}
-
-/// Appends every accepted command's events in one statement, then writes
-/// their guard rows and idempotency records. Returns each command's result.
-async fn write(tx: &mut PgConnection, accepted: &[(Job, Plan)]) -> Result<Vec<Committed>, CommandError> {
-    let encoded: Vec<Vec<Vec<NewEvent>>> = accepted
-        .iter()
-        .map(|(_, plan)| {
-            plan.writes
-                .iter()
-                .map(|w| {
-                    w.events
-                        .iter()
-                        .map(|e| {
-                            let enc = e.encode();
-                            NewEvent {
-                                event_id: Uuid::now_v7(),
-                                event_type: enc.event_type.to_owned(),
-                                schema_version: enc.schema_version,
-                                data: enc.data,
-                            }
-                        })
-                        .collect()
-                })
-                .collect()
-        })
-        .collect();
-    let mut appends = Vec::new();
-    for ((job, plan), events) in accepted.iter().zip(&encoded) {
-        for (w, events) in plan.writes.iter().zip(events) {
-            appends.push(StreamAppend {
-                stream_id: w.stream_id,
-                stream_type: w.stream_type.as_str(),
-                expected: w.expected,
-                events,
-                metadata: &job.metadata,
-            });
-        }
-    }
-    let mut outcomes =
-        if appends.is_empty() { Vec::new() } else { append_batch_in_tx(tx, &appends).await? }.into_iter();
-    let mut results = Vec::with_capacity(accepted.len());
-    for (job, plan) in accepted {
-        let mine: Vec<AppendOutcome> = outcomes.by_ref().take(plan.writes.len()).collect();
-        for g in &plan.guards {
-            match g {
-                Guard::Memberships { program, pair, members } => {
-                    guards::insert_memberships(tx, *program, *pair, members).await?;
-                }
-                Guard::Release { pair, .. } => guards::delete_memberships(tx, *pair).await?,
-                Guard::ExternalId { external_id, person } => {
-                    guards::claim_external_id(tx, external_id, *person).await?;
-                }
-            }
-        }
-        let position = mine.iter().map(AppendOutcome::commit_cursor).max().unwrap_or(Cursor::START);
-        if let Some(key) = &job.idempotency_key {
-            let stored = StoredResult {
-                position: position.to_string(),
-                streams: mine
-                    .iter()
-                    .map(|o| StoredRange {
-                        stream_id: o.stream_id,
-                        from_version: o.events.first().map_or(0, |e| e.stream_version),
-                        to_version: o.events.last().map_or(0, |e| e.stream_version),
-                    })
-                    .collect(),
-            };
-            let json = serde_json::to_value(&stored)
-                .map_err(|e| CommandError::Store(StoreError::Encode { what: "command result", source: e }))?;
-            idempotency_record(tx, key, &job.fingerprint, &json, &mine).await?;
-        }
-        let mut events: Vec<RecordedEvent> = mine.into_iter().flat_map(|o| o.events).collect();
-        events.sort_by_key(RecordedEvent::cursor);
-        results.push(Committed { events, position, replayed: false });
-    }
-    Ok(results)
 }

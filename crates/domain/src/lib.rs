@@ -16,7 +16,9 @@
 //! (the org chart, enrolments, who is already paired) is gathered by the
 //! caller and passed in as a context value, so the rules stay testable without
 //! a database. [`event`] holds the stored shape of events (type names, schema
-//! versions) and the upcaster chain that turns old stored shapes into today's.
+//! versions), the one upcaster chain that turns old stored shapes into
+//! today's, and the lenient reading that lets an older build pass over
+//! what a newer one wrote.
 
 pub mod error;
 pub mod event;

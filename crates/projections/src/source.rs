@@ -1,48 +1,39 @@
-//! Reading the event log for projections: an [`EventStore`] whose reads are
-//! upcast to today's shapes, and decoding into [`Envelope`]s.
+//! Reading the event log for projections: an [`EventStore`] that reads
+//! through the domain's upcaster chain, and decoding into [`Envelope`]s.
 
 use std::sync::Arc;
 
-use serde_json::Value;
 use sqlx::PgPool;
-use tandem_domain::DomainEvent;
-use tandem_domain::event::{event_type_info, upcast};
-use tandem_store::{EventStore, RecordedEvent, UpcastError, Upcaster};
+use tandem_domain::event::StoredEvent;
+use tandem_store::{DomainUpcaster, EventStore, RecordedEvent};
 
 use crate::error::{ProjectionError, Result};
 use crate::projection::Envelope;
-
-/// The domain's upcaster chain as the store's [`Upcaster`]. (The command
-/// service has the same adapter; depending on that crate for ten lines
-/// would tie the read side to the write side.)
-#[derive(Clone, Copy, Debug, Default)]
-struct DomainUpcaster;
-
-impl Upcaster for DomainUpcaster {
-    fn upcast(&self, event_type: &str, schema_version: i16, data: Value) -> Result<(String, i16, Value), UpcastError> {
-        let Some((_, current)) = event_type_info(event_type) else {
-            return Err(UpcastError::new(format!("unknown event type {event_type:?}")));
-        };
-        let data = upcast(event_type, schema_version, data).map_err(|e| UpcastError::new(e.to_string()))?;
-        Ok((event_type.to_owned(), current, data))
-    }
-}
 
 /// An event store over `pool` that upcasts what it reads.
 pub(crate) fn store(pool: PgPool) -> EventStore {
     EventStore::with_upcaster(pool, Arc::new(DomainUpcaster))
 }
 
-/// Decodes a batch. An event that does not decode stops the batch: skipping
-/// it would leave the read models silently wrong.
+/// Decodes a batch, leniently: an event a newer version of Tandem wrote and
+/// this build cannot interpret becomes [`tandem_domain::DomainEvent::Unrecognised`],
+/// which every read model passes over, and the checkpoint moves past it like
+/// any other. An event this build should understand and does not (a
+/// malformed payload) stops the batch: skipping it would leave the read
+/// models silently wrong.
 pub(crate) fn decode(events: Vec<RecordedEvent>) -> Result<Vec<Envelope>> {
     events
         .into_iter()
         .map(|e| {
-            // `data` is already upcast, so decode's own upcast is a no-op;
+            // `data` is already upcast, so the read's own upcast is a no-op;
             // the clone keeps the stored payload on the envelope.
-            match DomainEvent::decode(&e.event_type, e.schema_version, e.data.clone()) {
-                Ok(d) => Ok((e, d)),
+            match StoredEvent::read(e.stream_id, &e.event_type, e.schema_version, e.data.clone()) {
+                Ok(read) => {
+                    if let tandem_domain::DomainEvent::Unrecognised(u) = &read.event {
+                        tracing::debug!(cursor = %e.cursor(), event_type = %u.event_type, schema_version = u.schema_version, "passing over an event this build does not understand");
+                    }
+                    Ok((e, read.event))
+                }
                 Err(source) => {
                     Err(ProjectionError::Decode { cursor: e.cursor(), event_type: e.event_type.clone(), source })
                 }

@@ -1,13 +1,15 @@
 //! The Tandem event store on PostgreSQL.
 //!
-//! A generic, append-only log of JSON events grouped in streams. It knows
-//! nothing about domain event types: the domain crate serialises its events
-//! into [`NewEvent`]s and decodes [`RecordedEvent`]s, which an [`Upcaster`]
-//! has already brought to today's schema.
+//! An append-only log of JSON events grouped in streams. It does not
+//! interpret payloads: the domain crate serialises its events into
+//! [`NewEvent`]s and decodes [`RecordedEvent`]s, which an [`Upcaster`] (in
+//! Tandem, [`DomainUpcaster`], the domain's one chain) has already brought
+//! to today's schema.
 //!
 //! Layout, in import order (a module imports only those listed before it):
 //! - [`version`]: [`ExpectedVersion`], the optimistic-concurrency check.
-//! - [`upcast`]: the [`Upcaster`] trait and [`UpcasterChain`].
+//! - [`upcast`]: the [`Upcaster`] trait, the boundary where reads are
+//!   upcast, and [`DomainUpcaster`], the domain's chain behind it.
 //! - [`error`]: [`StoreError`], the crate's one error type.
 //! - [`cursor`]: [`Cursor`], a position in the global order
 //!   `(transaction_id, position)`.
@@ -57,7 +59,7 @@ pub use event::{Actor, AppendOutcome, Metadata, NewEvent, RecordedEvent};
 pub use idempotency::{IdempotencyRecord, IdempotentAppend, idempotency_lookup_or_lock, idempotency_record};
 pub use store::{EventStore, ReadFilter};
 pub use tail::{Tail, TailOptions};
-pub use upcast::{NoUpcast, UpcastError, Upcaster, UpcasterChain};
+pub use upcast::{DomainUpcaster, UpcastError, Upcaster};
 pub use version::ExpectedVersion;
 
 /// The workspace's migrations, embedded at compile time.

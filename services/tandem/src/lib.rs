@@ -294,10 +294,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         wait_for_read_models(p).await;
     }
     let waiter = projections.as_ref().map_or_else(|| Waiter::for_read_models(pool.clone()), |p| p.waiter());
-    let commands = CommandService::from_pool(pool.clone());
+    let metrics = Metrics::new();
+    let commands = CommandService::from_pool(pool.clone())
+        .with_metrics(metrics.registry())
+        .context("registering the command metrics")?;
     let store = commands.store().clone();
     let hub = EventHub::start(store.clone(), shutdown.child_token());
-    let metrics = Metrics::new();
     {
         let hub = hub.clone();
         metrics.set_open_subscriptions(move || hub.open_subscriptions());

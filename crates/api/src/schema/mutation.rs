@@ -59,9 +59,6 @@ async fn run(
     // The same key means the same request only for the same caller and mutation.
     meta.request_fingerprint = Some(format!("{}|{}|{}", principal.subject(), name, fingerprint));
     let done = state(ctx).commands.handle(command, &meta).await.map_err(ApiError::from)?;
-    if !done.replayed {
-        state(ctx).metrics.record_events(&done.events);
-    }
     Ok(done)
 }
 

@@ -307,7 +307,9 @@ async fn http_metrics_use_route_templates_never_raw_paths() {
 #[sqlx::test(migrations = "../../migrations")]
 async fn appended_events_are_counted_by_type(pool: PgPool) {
     let metrics = Metrics::new();
-    metrics.record_events(&append_raw(&pool, 2).await);
+    // Registered into the API's registry as the service wiring does.
+    let counter = tandem_commands::EventMetrics::register(metrics.registry()).unwrap();
+    counter.record(&append_raw(&pool, 2).await);
     let (types, samples) = parse_exposition(&metrics.render());
     assert_eq!(types["tandem_events_appended_total"], "counter");
     assert_eq!(value_of(&samples, "tandem_events_appended_total", &[("event_type", "OpsProbe")]), Some(2.0));

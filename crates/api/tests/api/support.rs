@@ -79,10 +79,10 @@ impl TestServer {
             .as_ref()
             .map_or_else(|| tandem_projections::Waiter::for_read_models(pool.clone()), ProjectionsHandle::waiter);
         let shutdown = CancellationToken::new();
-        let commands = CommandService::from_pool(pool.clone());
+        let metrics = Metrics::new();
+        let commands = CommandService::from_pool(pool.clone()).with_metrics(metrics.registry()).unwrap();
         let store = commands.store().clone();
         let hub = EventHub::start(store.clone(), shutdown.child_token());
-        let metrics = Metrics::new();
         let mut limits = options.limits.clone().unwrap_or_default();
         if options.limits.is_none() {
             limits.read_your_writes_timeout = Duration::from_secs(10);

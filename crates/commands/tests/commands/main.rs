@@ -9,3 +9,4 @@ mod group_commit;
 mod idempotency;
 mod org_chart;
 mod races;
+mod versions;

@@ -180,7 +180,8 @@ fn one_of_each() -> Vec<DomainEvent> {
 
 #[test]
 fn the_samples_cover_every_event_type_once() {
-    let samples: Vec<&str> = one_of_each().iter().map(DomainEvent::event_type).collect();
+    let events = one_of_each();
+    let samples: Vec<&str> = events.iter().map(DomainEvent::event_type).collect();
     let known: Vec<&str> = EVENT_TYPES.iter().map(|(t, _, _)| *t).collect();
     assert_eq!(samples, known);
     assert_eq!(known.iter().collect::<BTreeSet<_>>().len(), known.len(), "event type names are unique");
@@ -190,10 +191,10 @@ fn the_samples_cover_every_event_type_once() {
 fn every_event_round_trips() {
     for event in one_of_each() {
         let encoded = event.encode();
-        let (stream, version) = event_type_info(encoded.event_type).expect("a known type");
+        let (stream, version) = event_type_info(&encoded.event_type).expect("a known type");
         assert_eq!(encoded.event_type, event.event_type());
         assert_eq!(encoded.schema_version, version, "{}", encoded.event_type);
-        assert_eq!(event.stream_type(), stream, "{}", encoded.event_type);
+        assert_eq!(event.stream_type(), Some(stream), "{}", encoded.event_type);
         assert!(encoded.data.is_object(), "{} is stored as an object", encoded.event_type);
         // The stream id is the id the payload names for its stream.
         let id_field = match stream {
@@ -204,20 +205,21 @@ fn every_event_round_trips() {
         let stored_id: Uuid = serde_json::from_value(encoded.data[id_field].clone()).expect("a stream id field");
         assert_eq!(event.stream_id(), stored_id, "{}", encoded.event_type);
 
-        let decoded = DomainEvent::decode(encoded.event_type, encoded.schema_version, encoded.data.clone())
+        let decoded = DomainEvent::decode(&encoded.event_type, encoded.schema_version, encoded.data.clone())
             .unwrap_or_else(|e| panic!("{} does not decode: {e}", encoded.event_type));
         assert_eq!(decoded, event);
         // Through text too, as the store keeps it.
         let text = serde_json::to_string(&encoded.data).unwrap();
         let reparsed: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(DomainEvent::decode(encoded.event_type, encoded.schema_version, reparsed).unwrap(), event);
+        assert_eq!(DomainEvent::decode(&encoded.event_type, encoded.schema_version, reparsed).unwrap(), event);
     }
 }
 
 #[test]
 fn stream_ids_follow_the_stream() {
     let events = one_of_each();
-    let ids: BTreeSet<(&str, Uuid)> = events.iter().map(|e| (e.stream_type().as_str(), e.stream_id())).collect();
+    let ids: BTreeSet<(&str, Uuid)> =
+        events.iter().map(|e| (e.stream_type().unwrap().as_str(), e.stream_id())).collect();
     assert_eq!(
         ids,
         BTreeSet::from([
@@ -328,8 +330,15 @@ fn an_unknown_event_type_is_refused() {
 }
 
 #[test]
-fn a_version_from_the_future_is_refused() {
-    let data = DomainEvent::Person(person_registered(person_id(1), 3, None)).encode().data;
+fn a_version_from_the_future_is_refused_by_strict_decoding_unless_it_reads_as_today() {
+    // v3 that still reads as v2 (a newer version that only added fields).
+    let event = DomainEvent::Person(person_registered(person_id(1), 3, None));
+    let mut data = event.encode().data;
+    data["pronouns"] = json!("she/her");
+    assert_eq!(DomainEvent::decode("PersonRegistered", 3, data).unwrap(), event);
+    // v3 whose payload does not read as v2.
+    let mut data = event.encode().data;
+    data.as_object_mut().unwrap().remove("name");
     let err = DomainEvent::decode("PersonRegistered", 3, data).unwrap_err();
     assert!(
         matches!(err, CodecError::FromTheFuture { ref event_type, found: 3, known: 2 } if event_type == "PersonRegistered"),
@@ -391,4 +400,125 @@ fn a_stored_group_format_is_validated_like_a_new_one() {
     let pairs =
         sample_with("ProgramLaunched", |m| m["format"] = json!({ "kind": "PAIRS", "minSize": 2, "maxSize": 2 }));
     assert!(DomainEvent::decode("ProgramLaunched", 1, pairs).is_ok());
+}
+
+// ------------------------------------------------ lenient reading
+
+use tandem_domain::event::{StoredEvent, Unrecognised, UnrecognisedEvent, upcast_stored};
+
+fn stream() -> Uuid {
+    Uuid::from_u128(42)
+}
+
+/// Unknown fields, at the top and inside known objects, survive a read and
+/// an encode of every event type; the event itself reads as without them.
+#[test]
+fn unknown_fields_are_kept_through_a_read_and_an_encode() {
+    for event in one_of_each() {
+        let encoded = event.encode();
+        let mut data = encoded.data.clone();
+        let object = data.as_object_mut().unwrap();
+        object.insert("addedLater".into(), json!({ "nested": [1, 2, 3] }));
+        // Inside a known object too, where the event has one.
+        let inner = object.iter_mut().find_map(|(k, v)| v.as_object_mut().map(|o| (k.clone(), o)));
+        let inner_key = inner.map(|(k, o)| {
+            o.insert("alsoLater".into(), json!(true));
+            k
+        });
+        let read = StoredEvent::read(stream(), &encoded.event_type, encoded.schema_version, data.clone())
+            .unwrap_or_else(|e| panic!("{}: {e}", encoded.event_type));
+        assert_eq!(read.event, event, "{}", encoded.event_type);
+        assert_eq!(read.unknown_fields["addedLater"], json!({ "nested": [1, 2, 3] }));
+        if let Some(k) = &inner_key {
+            assert_eq!(read.unknown_fields[k.as_str()], json!({ "alsoLater": true }), "{}", encoded.event_type);
+        }
+        let again = read.encode();
+        assert_eq!(
+            (again.event_type.as_str(), again.schema_version),
+            (encoded.event_type.as_str(), encoded.schema_version)
+        );
+        assert_eq!(again.data, data, "{}: nothing is lost", encoded.event_type);
+        // An event this build wrote has none.
+        let plain = StoredEvent::read(stream(), &encoded.event_type, encoded.schema_version, encoded.data).unwrap();
+        assert!(plain.unknown_fields.is_empty(), "{}", encoded.event_type);
+    }
+}
+
+/// A newer version that reads as today's is the domain event, its extra
+/// fields kept; one that does not is unrecognised, kept whole, not an error.
+#[test]
+fn a_newer_version_is_read_when_it_can_be_and_kept_when_it_cannot() {
+    let event = DomainEvent::Person(person_registered(person_id(1), 3, None));
+    let mut data = event.encode().data;
+    data["pronouns"] = json!("she/her");
+    let read = StoredEvent::read(stream(), "PersonRegistered", 7, data).unwrap();
+    assert_eq!(read.event, event);
+    assert_eq!(read.unknown_fields["pronouns"], json!("she/her"));
+
+    let reshaped = json!({ "personId": person_id(1), "names": { "given": "Ada" } });
+    let read = StoredEvent::read(stream(), "PersonRegistered", 7, reshaped.clone()).unwrap();
+    let expected = UnrecognisedEvent {
+        stream_id: stream(),
+        event_type: "PersonRegistered".into(),
+        schema_version: 7,
+        data: reshaped.clone(),
+        reason: Unrecognised::NewerVersion { known: 2 },
+    };
+    assert_eq!(read.event, DomainEvent::Unrecognised(expected));
+    assert!(read.unknown_fields.is_empty());
+    // Encoding it again gives back exactly what was stored.
+    let again = read.encode();
+    assert_eq!((again.event_type.as_str(), again.schema_version, again.data), ("PersonRegistered", 7, reshaped));
+}
+
+/// An unknown event type is unrecognised, with its stream, and encodes back
+/// as stored; it names no stream type this build knows.
+#[test]
+fn an_unknown_event_type_is_kept_as_stored() {
+    let data = json!({ "pairId": pair_id(1), "into": pair_id(2) });
+    let read = StoredEvent::read(stream(), "PairMerged", 1, data.clone()).unwrap();
+    let DomainEvent::Unrecognised(u) = &read.event else { panic!("{read:?}") };
+    assert_eq!(u.reason, Unrecognised::UnknownType);
+    assert_eq!(
+        (read.event.event_type(), read.event.stream_id(), read.event.stream_type()),
+        ("PairMerged", stream(), None)
+    );
+    let again = read.encode();
+    assert_eq!((again.event_type.as_str(), again.schema_version, again.data), ("PairMerged", 1, data));
+}
+
+/// Validation still refuses what this build should understand: a payload
+/// at a version it knows that breaks a rule, or an old one the chain
+/// cannot upcast. Only what a newer build wrote is passed over.
+#[test]
+fn a_malformed_payload_of_a_known_version_is_still_an_error() {
+    let bad = sample_with("SessionHeld", |m| m["minutes"] = json!(601));
+    let (_, version) = event_type_info("SessionHeld").unwrap();
+    assert!(matches!(
+        StoredEvent::read(stream(), "SessionHeld", version, bad.clone()),
+        Err(CodecError::Malformed { .. })
+    ));
+    // The same payload from a newer version is passed over, not an error.
+    let read = StoredEvent::read(stream(), "SessionHeld", version + 1, bad).unwrap();
+    assert!(matches!(
+        read.event,
+        DomainEvent::Unrecognised(UnrecognisedEvent { reason: Unrecognised::NewerVersion { .. }, .. })
+    ));
+    let mut old = v1_registered();
+    old.as_object_mut().unwrap().remove("fullName");
+    assert!(matches!(
+        StoredEvent::read(stream(), "PersonRegistered", 1, old),
+        Err(CodecError::Malformed { version: 1, .. })
+    ));
+}
+
+/// The store's form of the chain: older versions upcast, newer ones and
+/// unknown types returned as stored.
+#[test]
+fn the_chain_as_the_store_runs_it() {
+    let (version, data) = upcast_stored("PersonRegistered", 1, v1_registered()).unwrap();
+    assert_eq!((version, data), (2, upcast("PersonRegistered", 1, v1_registered()).unwrap()));
+    assert_eq!(upcast_stored("PersonRegistered", 9, json!({"x": 1})).unwrap(), (9, json!({"x": 1})));
+    assert_eq!(upcast_stored("PairMerged", 1, json!({"x": 1})).unwrap(), (1, json!({"x": 1})));
+    assert!(upcast_stored("PersonRegistered", 1, json!([])).is_err());
 }

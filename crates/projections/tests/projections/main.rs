@@ -10,6 +10,7 @@
 
 mod exactly_once;
 mod lag;
+mod newer_events;
 mod org_history;
 mod queries;
 mod rebuild;

@@ -1,5 +1,6 @@
-//! Old stored shapes are read in today's shape on every read path, and the
-//! stored rows stay as they were written.
+//! Old stored shapes are read in today's shape on every read path, the
+//! stored rows stay as they were written, and what a newer version wrote
+//! never fails a read.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,55 +9,64 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tandem_store::{
-    Cursor, EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError, TailOptions, UpcastError, UpcasterChain,
+    Cursor, DomainUpcaster, EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError, TailOptions,
 };
 use uuid::Uuid;
 
 use crate::common::{eventually, metadata};
 
-/// `PersonRegistered` v1 called the field `full_name`; v2 calls it `name`.
-fn rename_full_name(mut data: Value) -> Result<Value, UpcastError> {
-    let object = data.as_object_mut().ok_or_else(|| UpcastError::new("expected an object"))?;
-    let name = object.remove("full_name").ok_or_else(|| UpcastError::new("missing full_name"))?;
-    object.insert("name".to_owned(), name);
-    Ok(data)
-}
-
+/// The domain's chain: `PersonRegistered` v1 called the name `fullName`
+/// and knew no location; v2 calls it `name` and has one.
 fn store(pool: PgPool) -> EventStore {
-    let chain = UpcasterChain::new().step("PersonRegistered", 1, rename_full_name);
-    EventStore::with_upcaster(pool, Arc::new(chain))
+    EventStore::with_upcaster(pool, Arc::new(DomainUpcaster))
 }
 
-/// Inserts a v1 row as an old version of the code would have.
-async fn insert_v1(pool: &PgPool, stream: Uuid, data: Value) {
+/// Inserts a row as another version of the code would have.
+async fn insert_row(pool: &PgPool, stream: Uuid, version: i32, event_type: &str, schema_version: i16, data: Value) {
     sqlx::query(
         "INSERT INTO events (stream_id, stream_type, stream_version, event_id, event_type, \
                              schema_version, data, metadata) \
-         VALUES ($1, 'person', 1, $2, 'PersonRegistered', 1, $3, $4)",
+         VALUES ($1, 'person', $2, $3, $4, $5, $6, $7)",
     )
     .bind(stream)
+    .bind(version)
     .bind(Uuid::now_v7())
+    .bind(event_type)
+    .bind(schema_version)
     .bind(data)
     .bind(serde_json::to_value(metadata()).expect("metadata"))
     .execute(pool)
     .await
-    .expect("insert v1");
+    .expect("insert row");
+}
+
+/// Inserts a v1 row as an old version of the code would have.
+async fn insert_v1(pool: &PgPool, stream: Uuid, data: Value) {
+    insert_row(pool, stream, 1, "PersonRegistered", 1, data).await;
+}
+
+fn v1() -> Value {
+    json!({ "fullName": "Ada Lovelace", "email": "ada@example.org" })
+}
+
+fn v2() -> Value {
+    json!({ "name": "Ada Lovelace", "email": "ada@example.org", "location": null })
 }
 
 fn assert_v2(event: &RecordedEvent) {
     assert_eq!(event.event_type, "PersonRegistered");
     assert_eq!(event.schema_version, 2);
-    assert_eq!(event.data, json!({ "name": "Ada Lovelace", "email": "ada@example.org" }));
+    assert_eq!(event.data, v2());
 }
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn v1_events_are_read_as_v2_everywhere(pool: PgPool) {
     let store = store(pool.clone());
     let stream = Uuid::now_v7();
-    insert_v1(&pool, stream, json!({ "full_name": "Ada Lovelace", "email": "ada@example.org" })).await;
+    insert_v1(&pool, stream, v1()).await;
     // A current event in the same stream passes through untouched.
-    let v2 = NewEvent::new("PersonRegistered", 2, json!({ "name": "Ada Lovelace", "email": "ada@example.org" }));
-    store.append(stream, "person", ExpectedVersion::Exact(1), &[v2], &metadata()).await.expect("append v2");
+    let current = NewEvent::new("PersonRegistered", 2, v2());
+    store.append(stream, "person", ExpectedVersion::Exact(1), &[current], &metadata()).await.expect("append v2");
 
     let read = store.read_stream(stream).await.expect("read_stream");
     assert_eq!(read.len(), 2);
@@ -93,7 +103,7 @@ async fn v1_events_are_read_as_v2_everywhere(pool: PgPool) {
             .fetch_one(&pool)
             .await
             .expect("raw row");
-    assert_eq!(stored, (1, json!({ "full_name": "Ada Lovelace", "email": "ada@example.org" })));
+    assert_eq!(stored, (1, v1()));
 }
 
 #[sqlx::test(migrations = "../../migrations")]
@@ -104,7 +114,7 @@ async fn an_event_the_chain_cannot_upcast_is_a_typed_error(pool: PgPool) {
     match store.read_stream(stream).await {
         Err(StoreError::Upcast { event_type, schema_version, source, .. }) => {
             assert_eq!((event_type.as_str(), schema_version), ("PersonRegistered", 1));
-            assert!(source.message().contains("missing full_name"), "{source}");
+            assert!(source.message().contains("missing fullName"), "{source}");
         }
         other => panic!("expected an upcast error, got {other:?}"),
     }
@@ -113,4 +123,33 @@ async fn an_event_the_chain_cannot_upcast_is_a_typed_error(pool: PgPool) {
     let item = tokio::time::timeout(Duration::from_secs(10), tail.next()).await.expect("in time").expect("an item");
     assert!(matches!(item, Err(StoreError::Upcast { .. })), "{item:?}");
     assert!(tail.next().await.is_none(), "the tail ends after a permanent error");
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn rows_a_newer_version_wrote_are_read_as_stored(pool: PgPool) {
+    let store = store(pool.clone());
+    let stream = Uuid::now_v7();
+    // An unknown event type, a schema version from the future, and today's
+    // version with a field this build does not know.
+    let unknown = json!({ "personId": stream, "badge": "gold" });
+    let future = json!({ "personId": stream, "leftOn": "2025-01-01", "reason": "VOLUNTARY", "exitInterview": true });
+    let mut extra = v2();
+    extra["pronouns"] = json!("she/her");
+    insert_row(&pool, stream, 1, "PersonRegistered", 2, extra.clone()).await;
+    insert_row(&pool, stream, 2, "PersonBadgeAwarded", 1, unknown.clone()).await;
+    insert_row(&pool, stream, 3, "PersonLeft", 9, future.clone()).await;
+    let expect = [("PersonRegistered", 2, extra), ("PersonBadgeAwarded", 1, unknown), ("PersonLeft", 9, future)];
+    let check = |read: &[RecordedEvent]| {
+        let got: Vec<(&str, i16, Value)> =
+            read.iter().map(|e| (e.event_type.as_str(), e.schema_version, e.data.clone())).collect();
+        let want: Vec<(&str, i16, Value)> = expect.iter().map(|(t, v, d)| (*t, *v, d.clone())).collect();
+        assert_eq!(got, want);
+    };
+    check(&store.read_stream(stream).await.expect("read_stream over newer rows"));
+    let all = eventually(Duration::from_secs(10), "the three rows", || async {
+        let all = store.read_all(Cursor::START, 10).await.expect("read_all over newer rows");
+        (all.len() == 3).then_some(all)
+    })
+    .await;
+    check(&all);
 }

@@ -21,6 +21,7 @@ use std::collections::HashSet;
 
 use async_graphql::ID;
 use futures::{StreamExt, TryStreamExt, stream};
+use tandem_domain::event::StoredEvent;
 use tandem_domain::pair::PairEvent;
 use tandem_domain::person::PersonEvent;
 use tandem_domain::program::ProgramEvent;
@@ -85,12 +86,17 @@ impl Audience {
     }
 }
 
-/// Decodes a stored event into today's domain event. A failure is internal:
-/// the store only holds events the domain wrote.
+/// Reads a stored event as today's domain event, leniently: an event a
+/// newer version of Tandem wrote and this build cannot interpret is
+/// [`DomainEvent::Unrecognised`], which [`render`] delivers to nobody, so the
+/// feed and subscriptions move past it. A failure is internal: an event of a
+/// version this build knows that does not decode is not one it wrote.
 pub(crate) fn decode(rec: &RecordedEvent) -> Result<DomainEvent, ApiError> {
-    DomainEvent::decode(&rec.event_type, rec.schema_version, rec.data.clone()).map_err(|e| {
-        ApiError::internal(anyhow::Error::new(e).context(format!("decoding the stored event at {}", rec.cursor())))
-    })
+    StoredEvent::read(rec.stream_id, &rec.event_type, rec.schema_version, rec.data.clone())
+        .map(|read| read.event)
+        .map_err(|e| {
+            ApiError::internal(anyhow::Error::new(e).context(format!("decoding the stored event at {}", rec.cursor())))
+        })
 }
 
 fn id(u: impl Into<Uuid>) -> ID {
@@ -123,13 +129,13 @@ impl Redactions {
     }
 }
 
-fn envelope(rec: &RecordedEvent, event: &DomainEvent, redacted: Redactions) -> EventEnvelope {
+fn envelope(rec: &RecordedEvent, stream: tandem_domain::event::StreamType, redacted: Redactions) -> EventEnvelope {
     EventEnvelope {
         cursor: rec.cursor().to_string(),
         position: rec.position,
         event_id: id(rec.event_id),
         stream_id: id(rec.stream_id),
-        stream_type: StreamType::from(event.stream_type()),
+        stream_type: StreamType::from(stream),
         stream_version: rec.stream_version,
         event_type: rec.event_type.clone(),
         schema_version: i32::from(rec.schema_version),
@@ -151,6 +157,9 @@ pub(crate) fn render(
     audience: &Audience,
     erased: &HashSet<PersonId>,
 ) -> Option<Event> {
+    // An event this build cannot interpret has no shape to render: it is
+    // delivered to nobody (see [`decode`]).
+    let stream = event.stream_type()?;
     let viewer = audience.viewer();
     let mut r = Redactions::default();
     let personal =
@@ -173,7 +182,7 @@ pub(crate) fn render(
                     level: r.keep(o, "level", Some(i32::from(e.level.get()))),
                     manager_id: r.keep(o, "managerId", e.manager.map(id)),
                     hired_on: e.hired_on,
-                    envelope: envelope(rec, event, std::mem::take(&mut r)),
+                    envelope: envelope(rec, stream, std::mem::take(&mut r)),
                 })
             }
             PersonEvent::PersonUpdated(e) => {
@@ -203,23 +212,23 @@ pub(crate) fn render(
                     title: r.keep(o, "title", c.title.as_ref().map(short)),
                     level: r.keep(o, "level", c.level.map(|l| i32::from(l.get()))),
                     manager_id: r.keep(o, "managerId", c.manager.flatten().map(id)),
-                    envelope: envelope(rec, event, std::mem::take(&mut r)),
+                    envelope: envelope(rec, stream, std::mem::take(&mut r)),
                 })
             }
             PersonEvent::PersonLeft(e) => Event::PersonLeft(PersonLeftEvent {
                 person_id: id(e.person_id),
                 left_on: e.left_on,
                 reason: e.reason.into(),
-                envelope: envelope(rec, event, std::mem::take(&mut r)),
+                envelope: envelope(rec, stream, std::mem::take(&mut r)),
             }),
             PersonEvent::PersonRejoined(e) => Event::PersonRejoined(PersonRejoinedEvent {
                 person_id: id(e.person_id),
                 rejoined_on: e.rejoined_on,
-                envelope: envelope(rec, event, std::mem::take(&mut r)),
+                envelope: envelope(rec, stream, std::mem::take(&mut r)),
             }),
             PersonEvent::PersonErased(e) => Event::PersonErased(PersonErasedEvent {
                 person_id: id(e.person_id),
-                envelope: envelope(rec, event, std::mem::take(&mut r)),
+                envelope: envelope(rec, stream, std::mem::take(&mut r)),
             }),
         },
         DomainEvent::Program(e) => match e {
@@ -237,7 +246,7 @@ pub(crate) fn render(
                 cadence_days: i32::from(e.cadence_days.get()),
                 starts_on: e.starts_on,
                 ends_on: e.ends_on,
-                envelope: envelope(rec, event, std::mem::take(&mut r)),
+                envelope: envelope(rec, stream, std::mem::take(&mut r)),
             }),
             ProgramEvent::ProgramUpdated(e) => {
                 let c = &e.changes;
@@ -260,7 +269,7 @@ pub(crate) fn render(
                     max_level_gap: c.max_level_gap.map(|g| i32::from(g.get())),
                     cadence_days: c.cadence_days.map(|d| i32::from(d.get())),
                     ends_on: c.ends_on.flatten(),
-                    envelope: envelope(rec, event, std::mem::take(&mut r)),
+                    envelope: envelope(rec, stream, std::mem::take(&mut r)),
                 })
             }
             ProgramEvent::ParticipantEnrolled(e) => Event::ParticipantEnrolled(ParticipantEnrolledEvent {
@@ -270,20 +279,20 @@ pub(crate) fn render(
                 interests: e.interests.iter().map(short).collect(),
                 skills: e.skills.iter().map(short).collect(),
                 wants_to_work_on: long(&e.wants_to_work_on),
-                envelope: envelope(rec, event, std::mem::take(&mut r)),
+                envelope: envelope(rec, stream, std::mem::take(&mut r)),
             }),
             ProgramEvent::ParticipantWithdrew(e) => Event::ParticipantWithdrew(ParticipantWithdrewEvent {
                 program_id: id(e.program_id),
                 person_id: id(e.person_id),
                 withdrew_on: e.withdrew_on,
                 reason: long(&e.reason),
-                envelope: envelope(rec, event, std::mem::take(&mut r)),
+                envelope: envelope(rec, stream, std::mem::take(&mut r)),
             }),
             ProgramEvent::ProgramClosed(e) => Event::ProgramClosed(ProgramClosedEvent {
                 program_id: id(e.program_id),
                 closed_on: e.closed_on,
                 reason: long(&e.reason),
-                envelope: envelope(rec, event, std::mem::take(&mut r)),
+                envelope: envelope(rec, stream, std::mem::take(&mut r)),
             }),
         },
         DomainEvent::Pair(e) => match e {
@@ -295,7 +304,7 @@ pub(crate) fn render(
                 formed_by: e.formed_by.into(),
                 match_score: e.match_score.map(|s| s.get()),
                 formed_on: e.formed_on,
-                envelope: envelope(rec, event, std::mem::take(&mut r)),
+                envelope: envelope(rec, stream, std::mem::take(&mut r)),
             }),
             PairEvent::SessionScheduled(e) => Event::SessionScheduled(SessionScheduledEvent {
                 pair_id: id(e.pair_id),
@@ -303,7 +312,7 @@ pub(crate) fn render(
                 scheduled_by_id: id(e.scheduled_by),
                 scheduled_for: e.scheduled_for,
                 focus: e.focus.as_ref().map(short),
-                envelope: envelope(rec, event, std::mem::take(&mut r)),
+                envelope: envelope(rec, stream, std::mem::take(&mut r)),
             }),
             PairEvent::SessionHeld(e) => {
                 let notes = in_pair(e.pair_id.as_uuid(), SESSION_NOTES);
@@ -322,7 +331,7 @@ pub(crate) fn render(
                         .map(|c| SessionCoachingIds { coach_id: id(c.coach), coachee_id: id(c.coachee) })
                         .collect(),
                     notes: r.keep(notes, "notes", Some(long(&e.notes))),
-                    envelope: envelope(rec, event, std::mem::take(&mut r)),
+                    envelope: envelope(rec, stream, std::mem::take(&mut r)),
                 })
             }
             PairEvent::SessionCancelled(e) => Event::SessionCancelled(SessionCancelledEvent {
@@ -330,7 +339,7 @@ pub(crate) fn render(
                 session_id: id(e.session_id),
                 cancelled_by_id: id(e.cancelled_by),
                 reason: long(&e.reason),
-                envelope: envelope(rec, event, std::mem::take(&mut r)),
+                envelope: envelope(rec, stream, std::mem::take(&mut r)),
             }),
             PairEvent::FeedbackGiven(e) => {
                 let texts = match policy::feedback_disclosure(viewer, e.from, e.to, e.visibility) {
@@ -356,7 +365,7 @@ pub(crate) fn render(
                     improvements: r.keep(texts, "improvements", Some(long(&e.improvements))),
                     visibility: e.visibility.into(),
                     given_at: e.given_at,
-                    envelope: envelope(rec, event, std::mem::take(&mut r)),
+                    envelope: envelope(rec, stream, std::mem::take(&mut r)),
                 })
             }
             PairEvent::GoalSet(e) => {
@@ -370,7 +379,7 @@ pub(crate) fn render(
                     due_on: e.due_on,
                     accountability_partner_id: e.accountability_partner.map(id),
                     set_on: e.set_on,
-                    envelope: envelope(rec, event, std::mem::take(&mut r)),
+                    envelope: envelope(rec, stream, std::mem::take(&mut r)),
                 })
             }
             PairEvent::GoalProgressRecorded(e) => {
@@ -382,7 +391,7 @@ pub(crate) fn render(
                     percent: e.percent.map(|p| i32::from(p.get())),
                     note: r.keep(texts, "note", Some(long(&e.note))),
                     recorded_on: e.recorded_on,
-                    envelope: envelope(rec, event, std::mem::take(&mut r)),
+                    envelope: envelope(rec, stream, std::mem::take(&mut r)),
                 })
             }
             PairEvent::GoalCompleted(e) => {
@@ -393,7 +402,7 @@ pub(crate) fn render(
                     by_id: id(e.by),
                     note: r.keep(texts, "note", Some(long(&e.note))),
                     completed_on: e.completed_on,
-                    envelope: envelope(rec, event, std::mem::take(&mut r)),
+                    envelope: envelope(rec, stream, std::mem::take(&mut r)),
                 })
             }
             PairEvent::GoalAbandoned(e) => {
@@ -404,7 +413,7 @@ pub(crate) fn render(
                     by_id: id(e.by),
                     reason: r.keep(texts, "reason", Some(long(&e.reason))),
                     abandoned_on: e.abandoned_on,
-                    envelope: envelope(rec, event, std::mem::take(&mut r)),
+                    envelope: envelope(rec, stream, std::mem::take(&mut r)),
                 })
             }
             PairEvent::PairPaused(e) => Event::PairPaused(PairPausedEvent {
@@ -412,21 +421,22 @@ pub(crate) fn render(
                 reason: long(&e.reason),
                 paused_on: e.paused_on,
                 until: e.until,
-                envelope: envelope(rec, event, std::mem::take(&mut r)),
+                envelope: envelope(rec, stream, std::mem::take(&mut r)),
             }),
             PairEvent::PairResumed(e) => Event::PairResumed(PairResumedEvent {
                 pair_id: id(e.pair_id),
                 resumed_on: e.resumed_on,
-                envelope: envelope(rec, event, std::mem::take(&mut r)),
+                envelope: envelope(rec, stream, std::mem::take(&mut r)),
             }),
             PairEvent::PairDissolved(e) => Event::PairDissolved(PairDissolvedEvent {
                 pair_id: id(e.pair_id),
                 reason: e.reason.into(),
                 note: long(&e.note),
                 dissolved_on: e.dissolved_on,
-                envelope: envelope(rec, event, std::mem::take(&mut r)),
+                envelope: envelope(rec, stream, std::mem::take(&mut r)),
             }),
         },
+        DomainEvent::Unrecognised(_) => return None,
     };
     Some(node)
 }
@@ -444,7 +454,11 @@ pub(crate) async fn erased_among(
             .read_stream(person.as_uuid())
             .await
             .map_err(|e| ApiError::internal(anyhow::Error::new(e).context("reading a person's stream for erasure")))?;
-        Ok::<_, ApiError>(events.iter().any(|e| e.event_type == "PersonErased").then_some(person))
+        let mut erased = false;
+        for e in &events {
+            erased |= matches!(decode(e)?, DomainEvent::Person(PersonEvent::PersonErased(_)));
+        }
+        Ok::<_, ApiError>(erased.then_some(person))
     });
     // A few at a time: a page of person events names many people.
     let found: Vec<Option<PersonId>> = stream::iter(checks).buffer_unordered(4).try_collect().await?;

@@ -97,7 +97,7 @@ async fn members(ctx: &Context<'_>, pair: Uuid) -> Result<Option<Vec<PersonId>>,
         .read_stream(pair)
         .await
         .map_err(|e| ApiError::internal(anyhow::Error::new(e).context("reading a pair's stream")))?;
-    let Some(first) = events.first().filter(|e| e.event_type == "PairFormed") else {
+    let Some(first) = events.first() else {
         return Ok(None);
     };
     match decode(first)? {

@@ -237,6 +237,7 @@ impl World {
                 let s = self.pairs.remove(&id).unwrap_or_default();
                 self.pairs.insert(id, pair::evolve(s, ev));
             }
+            DomainEvent::Unrecognised(u) => panic!("decide never produces an unrecognised event: {u:?}"),
         }
         self.log.push(e);
     }

@@ -1,5 +1,7 @@
-//! One command's view of its batch: the advisory locks it holds, the stream
-//! states it loaded under them, and what it touched.
+//! The transaction of a batch, as its commands see it: the advisory locks a
+//! command holds ([`Lock`]), the streams it loaded under them ([`Loaded`]),
+//! the guard rows it read, and at the end the write of everything accepted
+//! ([`write`]: events, guard rows, idempotency records).
 //!
 //! Locks are taken before a stream is read, so the read (a new statement
 //! under READ COMMITTED) sees every command that held the lock before. The
@@ -7,24 +9,34 @@
 //! reads are locked shared. A deadlock between two transactions is detected
 //! by PostgreSQL, aborts one of them and counts as a retryable conflict.
 //!
-//! A unit does no I/O itself: it asks its batch's [`Io`], which runs the
-//! requests of every command of the batch together (see `batch`).
+//! A [`Unit`] (one command's view of its batch) does no I/O itself: it asks
+//! its batch's [`Io`], a queue of [`Request`]s that the batch's writer runs
+//! for every command of the batch together (see `batch`).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::NaiveDate;
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
 use tandem_domain::event::DomainEvent;
-use tandem_domain::pair::{self, Pair};
-use tandem_domain::person::{self, Person};
-use tandem_domain::program::{self, Program};
+use tandem_domain::pair::Pair;
+use tandem_domain::person::Person;
+use tandem_domain::program::Program;
 use tandem_domain::{PairId, PersonId, ProgramId};
-use tandem_store::{ExpectedVersion, RecordedEvent};
+use tandem_store::{
+    AppendOutcome, Cursor, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StoreError, StreamAppend,
+    append_batch_in_tx, idempotency_record,
+};
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::batch::Io;
+use crate::cache::{Cached, State, StateCache};
+use crate::command::Committed;
 use crate::error::CommandError;
 use crate::guards;
+use crate::plan::{Guard, Key, Plan};
 
 /// How deep a management chain is followed before giving up; deeper than any
 /// real organisation, shallow enough to bound a corrupted chart.
@@ -34,19 +46,6 @@ const MAX_CHAIN: usize = 64;
 pub(crate) enum Lock {
     Shared,
     Exclusive,
-}
-
-/// What a command read or wrote, for telling apart the commands of one
-/// batch that may commit together (see `batch`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Key {
-    Stream(Uuid),
-    /// The guard rows of a person (their current pairs, in any program).
-    Memberships(PersonId),
-    /// The guard rows of a program (its current pairs).
-    ProgramMemberships(ProgramId),
-    ExternalId(String),
-    Idempotency(String),
 }
 
 /// A loaded stream: its state and the version an append must expect.
@@ -69,93 +68,98 @@ pub(crate) fn lock_key(id: Uuid) -> i64 {
     i64::from_ne_bytes((hi ^ lo).to_ne_bytes())
 }
 
-/// The state of a stream, folded from its events.
-#[derive(Clone, Debug)]
-pub(crate) enum State {
-    /// No events yet.
-    Empty,
-    Person(Arc<Person>),
-    Program(Arc<Program>),
-    Pair(Arc<Pair>),
+/// The idempotency record's `result`: where the first call's events are.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StoredResult {
+    pub position: String,
+    pub streams: Vec<StoredRange>,
 }
 
-impl State {
-    /// Applies one stored event. A stream holds one kind of event; an event
-    /// of another kind (never written by Tandem) is ignored, as a stream of
-    /// the wrong kind reads as empty for the kind asked for.
-    fn apply(self, event: &DomainEvent) -> Self {
-        match (self, event) {
-            (Self::Empty, DomainEvent::Person(e)) => Self::Person(Arc::new(person::evolve(Person::default(), e))),
-            (Self::Empty, DomainEvent::Program(e)) => Self::Program(Arc::new(program::evolve(Program::default(), e))),
-            (Self::Empty, DomainEvent::Pair(e)) => Self::Pair(Arc::new(pair::evolve(Pair::default(), e))),
-            (Self::Person(s), DomainEvent::Person(e)) => {
-                Self::Person(Arc::new(person::evolve(Arc::unwrap_or_clone(s), e)))
-            }
-            (Self::Program(s), DomainEvent::Program(e)) => {
-                Self::Program(Arc::new(program::evolve(Arc::unwrap_or_clone(s), e)))
-            }
-            (Self::Pair(s), DomainEvent::Pair(e)) => Self::Pair(Arc::new(pair::evolve(Arc::unwrap_or_clone(s), e))),
-            (other, _) => other,
-        }
-    }
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StoredRange {
+    pub stream_id: Uuid,
+    pub from_version: i32,
+    pub to_version: i32,
 }
 
-/// Folded stream states kept between commands, so that a command reads only
-/// the events appended since (a program stream grows with every enrolment;
-/// folding it whole for every session would cost milliseconds).
-///
-/// Only states read from the database are kept — committed events, which
-/// never change — so an entry is never ahead of the log, and a load under
-/// the stream's lock that reads the events after the entry's version is
-/// exactly a full load. Appends by other processes are picked up the same
-/// way. Bounded: past `capacity` entries the least recently used half goes.
-#[derive(Debug)]
-pub(crate) struct StateCache {
-    capacity: usize,
-    inner: std::sync::Mutex<CacheInner>,
+/// A request of one command's planning, run by the writer with those of the
+/// other commands of the batch.
+pub(crate) enum Request {
+    Lock {
+        keys: Vec<(i64, Lock)>,
+        reply: oneshot::Sender<Result<(), CommandError>>,
+    },
+    /// Events of each stream after a version.
+    Load {
+        ids: Vec<(Uuid, i32)>,
+        reply: oneshot::Sender<Result<Vec<RecordedEvent>, CommandError>>,
+    },
+    /// A one-off query; its result goes back through a channel it holds. It
+    /// answers whether the transaction is still usable.
+    Run(Query),
 }
 
-#[derive(Debug, Default)]
-struct CacheInner {
-    tick: u64,
-    entries: HashMap<Uuid, (Arc<State>, i32, u64)>,
+/// A one-off query of a plan (see [`Request::Run`]).
+pub(crate) type Query = Box<dyn for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, bool> + Send>;
+
+/// The planning side of a batch: queues requests for the writer.
+#[derive(Clone, Default)]
+pub(crate) struct Io {
+    queue: Arc<Mutex<Vec<Request>>>,
 }
 
-impl StateCache {
-    pub fn new(capacity: usize) -> Self {
-        Self { capacity: capacity.max(1), inner: std::sync::Mutex::new(CacheInner::default()) }
+/// What a command hears when its batch was abandoned; it never reaches a
+/// caller (the writer reruns the command alone).
+pub(crate) fn abandoned() -> CommandError {
+    CommandError::Store(StoreError::InvalidAppend { reason: "batch abandoned".to_owned() })
+}
+
+impl Io {
+    fn push(&self, r: Request) {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner).push(r);
     }
 
-    fn get(&self, id: Uuid) -> Option<(Arc<State>, i32)> {
-        let mut inner = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        inner.tick += 1;
-        let tick = inner.tick;
-        inner.entries.get_mut(&id).map(|(state, version, used)| {
-            *used = tick;
-            (state.clone(), *version)
-        })
+    pub fn take(&self) -> Vec<Request> {
+        std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    fn put(&self, id: Uuid, state: Arc<State>, version: i32) {
-        let mut inner = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        inner.tick += 1;
-        let tick = inner.tick;
-        if inner.entries.get(&id).is_some_and(|(_, v, _)| *v >= version) {
-            return;
-        }
-        inner.entries.insert(id, (state, version, tick));
-        if inner.entries.len() > self.capacity {
-            let mut ages: Vec<u64> = inner.entries.values().map(|(_, _, used)| *used).collect();
-            let cut = ages.len() / 2;
-            let (_, median, _) = ages.select_nth_unstable(cut);
-            let median = *median;
-            inner.entries.retain(|_, (_, _, used)| *used > median);
-        }
+    /// Takes transaction-scoped advisory locks.
+    pub async fn lock(&self, keys: Vec<(i64, Lock)>) -> Result<(), CommandError> {
+        let (reply, rx) = oneshot::channel();
+        self.push(Request::Lock { keys, reply });
+        rx.await.map_err(|_| abandoned())?
+    }
+
+    /// The events of each stream after the version given (upcast), by
+    /// stream then version.
+    pub async fn load(&self, ids: Vec<(Uuid, i32)>) -> Result<Vec<RecordedEvent>, CommandError> {
+        let (reply, rx) = oneshot::channel();
+        self.push(Request::Load { ids, reply });
+        rx.await.map_err(|_| abandoned())?
+    }
+
+    /// Runs a query on the batch's transaction.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, CommandError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T, CommandError>> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        self.push(Request::Run(Box::new(move |conn| {
+            Box::pin(async move {
+                let result = f(conn).await;
+                // Only a failed statement aborts the transaction; e.g. an
+                // idempotency key reused for another request does not.
+                let usable = !matches!(result, Err(CommandError::Store(StoreError::Database(_))));
+                let _ = reply.send(result);
+                usable
+            })
+        })));
+        rx.await.map_err(|_| abandoned())?
     }
 }
-
-/// A folded state and the version it is at.
-type Cached = (Arc<State>, i32);
 
 pub(crate) struct Unit {
     pub io: Io,
@@ -326,4 +330,91 @@ impl Unit {
 
 fn missing_stream(id: Uuid) -> tandem_store::StoreError {
     tandem_store::StoreError::InvalidAppend { reason: format!("stream {id} was not loaded") }
+}
+
+/// What the write needs of an accepted command besides its plan.
+pub(crate) struct Appending<'a> {
+    pub idempotency_key: Option<&'a str>,
+    pub fingerprint: &'a str,
+    pub metadata: &'a Metadata,
+}
+
+/// Appends every accepted command's events in one statement, then writes
+/// their guard rows and idempotency records. Returns each command's result.
+pub(crate) async fn write(
+    tx: &mut PgConnection,
+    accepted: &[(Appending<'_>, &Plan)],
+) -> Result<Vec<Committed>, CommandError> {
+    let encoded: Vec<Vec<Vec<NewEvent>>> = accepted
+        .iter()
+        .map(|(_, plan)| {
+            plan.writes
+                .iter()
+                .map(|w| {
+                    w.events
+                        .iter()
+                        .map(|e| {
+                            let enc = e.encode();
+                            NewEvent {
+                                event_id: Uuid::now_v7(),
+                                event_type: enc.event_type.to_owned(),
+                                schema_version: enc.schema_version,
+                                data: enc.data,
+                            }
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    let mut appends = Vec::new();
+    for ((job, plan), events) in accepted.iter().zip(&encoded) {
+        for (w, events) in plan.writes.iter().zip(events) {
+            appends.push(StreamAppend {
+                stream_id: w.stream_id,
+                stream_type: w.stream_type.as_str(),
+                expected: w.expected,
+                events,
+                metadata: job.metadata,
+            });
+        }
+    }
+    let mut outcomes =
+        if appends.is_empty() { Vec::new() } else { append_batch_in_tx(tx, &appends).await? }.into_iter();
+    let mut results = Vec::with_capacity(accepted.len());
+    for (job, plan) in accepted {
+        let mine: Vec<AppendOutcome> = outcomes.by_ref().take(plan.writes.len()).collect();
+        for g in &plan.guards {
+            match g {
+                Guard::Memberships { program, pair, members } => {
+                    guards::insert_memberships(tx, *program, *pair, members).await?;
+                }
+                Guard::Release { pair, .. } => guards::delete_memberships(tx, *pair).await?,
+                Guard::ExternalId { external_id, person } => {
+                    guards::claim_external_id(tx, external_id, *person).await?;
+                }
+            }
+        }
+        let position = mine.iter().map(AppendOutcome::commit_cursor).max().unwrap_or(Cursor::START);
+        if let Some(key) = job.idempotency_key {
+            let stored = StoredResult {
+                position: position.to_string(),
+                streams: mine
+                    .iter()
+                    .map(|o| StoredRange {
+                        stream_id: o.stream_id,
+                        from_version: o.events.first().map_or(0, |e| e.stream_version),
+                        to_version: o.events.last().map_or(0, |e| e.stream_version),
+                    })
+                    .collect(),
+            };
+            let json = serde_json::to_value(&stored)
+                .map_err(|e| CommandError::Store(StoreError::Encode { what: "command result", source: e }))?;
+            idempotency_record(tx, key, job.fingerprint, &json, &mine).await?;
+        }
+        let mut events: Vec<RecordedEvent> = mine.into_iter().flat_map(|o| o.events).collect();
+        events.sort_by_key(RecordedEvent::cursor);
+        results.push(Committed { events, position, replayed: false });
+    }
+    Ok(results)
 }
