@@ -10,8 +10,13 @@
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextValidation};
-use async_graphql::{ErrorExtensions, Response, ServerError, ValidationResult, Value};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextPrepareRequest, NextValidation,
+};
+use async_graphql::registry::{MetaType, Registry};
+use async_graphql::{
+    ErrorExtensions, Request, Response, ScalarType, ServerError, ServerResult, ValidationResult, Value,
+};
 use tandem_commands::CommandError;
 use tandem_domain::DomainError;
 
@@ -252,8 +257,94 @@ fn invalid_value_field(message: &str) -> Option<String> {
     Some(if rest.is_empty() { argument.to_owned() } else { rest.join(".") })
 }
 
+/// The request's variables, kept for naming the field of a coercion error.
+#[derive(Clone)]
+struct RequestVariables(async_graphql::Variables);
+
+/// The input type and scalar of async-graphql's coercion error
+/// (`Failed to parse "Int": … (occurred while parsing "RegisterPersonInput")`).
+fn coercion_types(message: &str) -> Option<(&str, &str)> {
+    let scalar = message.strip_prefix("Failed to parse \"")?.split('"').next()?;
+    let (_, rest) = message.rsplit_once("(occurred while parsing \"")?;
+    Some((rest.split('"').next()?, scalar))
+}
+
+/// Whether `v` is a value async-graphql's scalar `name` refuses.
+fn refused_scalar(name: &str, v: &Value) -> bool {
+    fn bad<T: ScalarType>(v: &Value) -> bool {
+        T::parse(v.clone()).is_err()
+    }
+    match name {
+        "Int" => bad::<i32>(v),
+        "Float" => bad::<f64>(v),
+        "String" => bad::<String>(v),
+        "Boolean" => bad::<bool>(v),
+        "ID" => bad::<async_graphql::ID>(v),
+        "NaiveDate" => bad::<chrono::NaiveDate>(v),
+        "DateTime" => bad::<chrono::DateTime<chrono::Utc>>(v),
+        _ => false,
+    }
+}
+
+/// The path (field names, no list indices) of the first value under `v`,
+/// of GraphQL type `ty`, that async-graphql refuses.
+fn refused_path(registry: &Registry, ty: &str, v: &Value) -> Option<Vec<String>> {
+    let ty = ty.trim_end_matches('!');
+    if v == &Value::Null {
+        return None;
+    }
+    if let Some(inner) = ty.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+        return match v {
+            Value::List(items) => items.iter().find_map(|item| refused_path(registry, inner, item)),
+            single => refused_path(registry, inner, single),
+        };
+    }
+    match registry.types.get(ty)? {
+        MetaType::InputObject { input_fields, .. } => {
+            let Value::Object(fields) = v else { return Some(Vec::new()) };
+            input_fields.values().find_map(|f| {
+                let mut path = refused_path(registry, &f.ty, fields.get(f.name.as_str())?)?;
+                path.insert(0, f.name.clone());
+                Some(path)
+            })
+        }
+        MetaType::Enum { enum_values, .. } => {
+            let name = match v {
+                Value::Enum(n) => n.as_str(),
+                Value::String(s) => s.as_str(),
+                _ => return Some(Vec::new()),
+            };
+            (!enum_values.contains_key(name)).then(Vec::new)
+        }
+        MetaType::Scalar { name, .. } => refused_scalar(name, v).then(Vec::new),
+        _ => None,
+    }
+}
+
+/// The input field a coercion error is about: async-graphql names only the
+/// input type, so the request's variables are searched for the value of
+/// that type it refuses.
+fn coercion_field(ctx: &ExtensionContext<'_>, message: &str) -> Option<String> {
+    let (input_type, _) = coercion_types(message)?;
+    let variables = ctx.data_opt::<RequestVariables>()?;
+    variables.0.values().find_map(|v| {
+        let path = refused_path(&ctx.schema_env.registry, input_type, v)?;
+        (!path.is_empty()).then(|| path.join("."))
+    })
+}
+
 #[async_graphql::async_trait::async_trait]
 impl Extension for ErrorCodesExtension {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let variables = RequestVariables(request.variables.clone());
+        next.run(ctx, request.data(variables)).await
+    }
+
     async fn validation(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -283,6 +374,9 @@ impl Extension for ErrorCodesExtension {
                 continue;
             }
             let code = if is_input_coercion(&e.message) {
+                if let Some(field) = coercion_field(ctx, &e.message) {
+                    e.extensions.get_or_insert_with(Default::default).set("field", Value::from(field));
+                }
                 code::BAD_USER_INPUT
             } else {
                 tracing::error!(message = %e.message, "uncoded error replaced before reaching the client");

@@ -30,7 +30,7 @@ fn person_with(field: &str, value: Value) -> Value {
 
 /// A valid circles launch, with `field` set to `value`.
 fn program_with(field: &str, value: Value) -> Value {
-    let mut i = json!({"name": "Circles", "purpose": "LEADERSHIP", "kind": "CIRCLES", "minSize": 3, "maxSize": 5,
+    let mut i = json!({"name": "Circles", "purpose": "ONBOARDING", "kind": "CIRCLES", "minSize": 3, "maxSize": 5,
         "maxLevelGap": 2, "cadenceDays": 14, "startsOn": "2024-01-01"});
     i[field] = value;
     json!({ "i": i })
@@ -172,19 +172,6 @@ async fn every_error_kind_reaches_the_client_with_its_code_and_status(pool: PgPo
     // A state refusal names its stable reason.
     let (_, body) = s.post(Some(&ada), complete, json!({"i": {"pairId": org.pairs[0], "goalId": goal}})).await;
     assert_eq!(body["errors"][0]["extensions"]["reason"], "GOAL_CLOSED", "{body:#}");
-    // Internal failures are coded and say nothing of their cause.
-    sqlx::query("DROP TABLE read.people CASCADE").execute(&pool).await.unwrap();
-    let (status, body) = s
-        .post(
-            Some(&admin),
-            "mutation($i: UpdatePersonInput!) { updatePerson(input: $i) { person { name } } }",
-            json!({"i": {"personId": org.people[0], "title": "Lead"}}),
-        )
-        .await;
-    assert_eq!(body["errors"][0]["extensions"]["code"], "INTERNAL_SERVER_ERROR", "{body:#}");
-    assert_eq!(status, 200, "the change itself committed: {body:#}");
-    assert!(body["data"]["updatePerson"].is_object(), "the payload is there, only the object failed: {body:#}");
-    assert!(!body.to_string().contains("read.people"), "{body:#}");
     s.stop().await;
     // Rate limiting is answered before the operation runs.
     let s = TestServer::start_with(pool, Options { rate_limit_per_minute: 1, ..Options::default() }).await;
