@@ -98,7 +98,14 @@ pub struct Query(query::RootQuery, events::FeedQuery);
 
 /// The root mutation.
 #[derive(MergedObject, Default)]
-pub struct Mutation(mutation::PeopleMutation, mutation::ProgramMutation, mutation::PairMutation);
+pub struct Mutation(
+    mutation::PeopleMutation,
+    mutation::ProgramMutation,
+    mutation::PairMutation,
+    mutation::SessionMutation,
+    mutation::GoalMutation,
+    mutation::FeedbackMutation,
+);
 
 /// The root subscription.
 #[derive(MergedSubscription, Default)]

@@ -6,6 +6,7 @@ mod api;
 mod auth;
 mod events;
 mod matrix;
+mod mutations;
 mod ops;
 mod schema;
 mod story;
