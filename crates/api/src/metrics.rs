@@ -12,7 +12,7 @@
 //!   the `graphql` span of each query and mutation over HTTP, the parent of
 //!   its resolvers' spans and SQL events in a trace;
 //! * [`Metrics::record_events`] for the mutation layer and
-//!   [`Metrics::record_http`] for the HTTP layer ([`crate::ops::HttpMetricsLayer`]).
+//!   [`Metrics::record_http`] for the HTTP layer ([`crate::ops::http_metrics_layer`]).
 //!
 //! Label values are bounded so that a client cannot blow up the number of
 //! series: operation names beyond [`MAX_OPERATION_NAMES`] distinct ones are
@@ -27,8 +27,8 @@
 //! | `tandem_projection_lag_events` | gauge | `projection` |
 //! | `tandem_projection_lag_seconds` | gauge | `projection` |
 //! | `tandem_subscriptions_open` | gauge | |
-//! | `tandem_http_requests_total` | counter | `path`, `status` |
-//! | `tandem_http_request_duration_seconds` | histogram | `path` |
+//! | `tandem_http_requests_total` | counter | `method`, `path`, `status` |
+//! | `tandem_http_request_duration_seconds` | histogram | `method`, `path` |
 
 use std::collections::HashSet;
 use std::fmt;
@@ -211,14 +211,14 @@ impl Metrics {
         let http_requests = counter(
             &registry,
             "tandem_http_requests_total",
-            "HTTP requests by route template and status.",
-            &["path", "status"],
+            "HTTP requests by method, route template and status.",
+            &["method", "path", "status"],
         );
         let http_duration = histogram(
             &registry,
             "tandem_http_request_duration_seconds",
-            "Time to the response head of an HTTP request, by route template.",
-            &["path"],
+            "Time to the response head of an HTTP request, by method and route template.",
+            &["method", "path"],
         );
         Self {
             inner: Arc::new(Inner {
@@ -287,12 +287,13 @@ impl Metrics {
         }
     }
 
-    /// Records one HTTP request: `path` is the route template (or a fixed
-    /// placeholder when none matched), never the raw path.
-    pub fn record_http(&self, path: &str, status: u16, elapsed: Duration) {
+    /// Records one HTTP request: `method` is a bounded label (see
+    /// [`crate::ops::http_metrics_layer`]), `path` the route template (or a
+    /// fixed placeholder when none matched), never the raw path.
+    pub fn record_http(&self, method: &str, path: &str, status: u16, elapsed: Duration) {
         let status = status.to_string();
-        self.inner.http_requests.with_label_values(&[path, status.as_str()]).inc();
-        self.inner.http_duration.with_label_values(&[path]).observe(elapsed.as_secs_f64());
+        self.inner.http_requests.with_label_values(&[method, path, status.as_str()]).inc();
+        self.inner.http_duration.with_label_values(&[method, path]).observe(elapsed.as_secs_f64());
     }
 
     /// Sets the projection lag gauges.
@@ -577,7 +578,7 @@ mod tests {
     fn every_metric_is_registered_and_rendered() {
         let m = Metrics::new();
         m.record_graphql(Some("Q"), OperationKind::Query, OK, Some(Duration::from_millis(3)));
-        m.record_http("/healthz", 200, Duration::from_millis(1));
+        m.record_http("GET", "/healthz", 200, Duration::from_millis(1));
         m.inner.events_appended.with_label_values(&["PairFormed"]).inc();
         m.inner.projection_lag_events.with_label_values(&["people"]).set(0);
         m.inner.projection_lag_seconds.with_label_values(&["people"]).set(0.0);
