@@ -452,7 +452,6 @@ pub type HttpMetricsLayer = FromFnLayer<RecordFn, Metrics, (State<Metrics>, Requ
 /// wraps the router from outside) are labelled [`UNMATCHED_PATH`], so raw
 /// paths never become labels. The duration is the time to the response
 /// head (a websocket counts until its `101`).
-#[must_use]
 pub fn http_metrics_layer(metrics: Metrics) -> HttpMetricsLayer {
     axum::middleware::from_fn_with_state(metrics, record_http_request as RecordFn)
 }
