@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use tower_http::trace::TraceLayer;
 
-use crate::ops::{self, HttpMetricsLayer, OpsState};
+use crate::ops::{self, OpsState};
 use crate::schema::TandemSchema;
 use crate::transport::{self, RequestContext, TransportConfig};
 
@@ -23,7 +23,7 @@ pub fn router(
         .merge(ops::router(ops_state))
         // `route_layer` runs after routing, so the matched path is known
         // and unmatched paths never become metric labels.
-        .route_layer(HttpMetricsLayer::new(metrics))
+        .route_layer(ops::http_metrics_layer(metrics))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<axum::body::Body>| {
                 tracing::info_span!("http", method = %req.method(), path = %req.uri().path())

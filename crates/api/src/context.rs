@@ -7,18 +7,25 @@
 //! callers); a request with a token that does not verify is refused before
 //! anything runs.
 //!
-//! Each authenticated subject also has a request budget (a token bucket
-//! refilled continuously, `TANDEM_RATE_LIMIT_PER_MINUTE`); past it requests
-//! and new websocket connections are refused with `RATE_LIMITED` (HTTP 429)
-//! until the bucket refills.
+//! Each authenticated subject also has a request budget
+//! (`TANDEM_RATE_LIMIT_PER_MINUTE` requests a minute, refilled continuously,
+//! bursts up to the same number), kept by `governor`'s keyed GCRA limiter;
+//! past it requests are refused with `RATE_LIMITED` (HTTP 429 with
+//! `Retry-After` and the RateLimit headers) and new websocket connections
+//! are closed with 1013 until the budget refills.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use async_graphql::Data;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use futures::future::BoxFuture;
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter as Gcra};
 use sqlx::PgPool;
 
 use crate::auth::{Principal, Verifier};
@@ -26,45 +33,120 @@ use crate::schema::Viewer;
 use crate::schema::loaders::Loaders;
 use crate::transport::{ContextError, RequestContext, RequestData};
 
-/// Most subjects whose buckets are remembered; beyond it the full ones are
-/// forgotten (a full bucket is the same as no bucket).
-const MAX_BUCKETS: usize = 100_000;
+/// Subjects remembered before the limiter forgets the ones whose budget is
+/// full again (a full budget is the same as no entry), checked on every
+/// request so memory stays bounded by the subjects active within about a
+/// minute.
+const MAX_TRACKED_SUBJECTS: usize = 100_000;
 
-/// Per-subject token buckets.
-#[derive(Debug)]
-pub struct RateLimiter {
-    per_minute: u32,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+/// Every this many checks the limiter also forgets full budgets, so a
+/// quiet server gives back the memory of yesterday's subjects.
+const PRUNE_EVERY: u64 = 4_096;
+
+/// The keyed GCRA limiter with the state snapshot of each allowed request.
+type KeyedGcra<C> = Gcra<String, DefaultKeyedStateStore<String>, C, StateInformationMiddleware>;
+
+/// Per-subject request budgets over a clock `C` (the monotonic clock in
+/// the service; a fake one in unit tests).
+pub struct RateLimiter<C: Clock = DefaultClock> {
+    per_minute: NonZeroU32,
+    gcra: KeyedGcra<C>,
+    checks: AtomicU64,
+}
+
+impl<C: Clock> std::fmt::Debug for RateLimiter<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter").field("per_minute", &self.per_minute).finish_non_exhaustive()
+    }
+}
+
+/// The budget after one check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Budget {
+    /// Allowed; `remaining` more requests would be allowed right now.
+    Allowed { remaining: u32 },
+    /// Refused; the next request is allowed after `retry_after`.
+    Exhausted { retry_after: Duration },
 }
 
 impl RateLimiter {
     /// A limiter allowing `per_minute` requests per subject per minute, with
     /// bursts up to the same number.
     #[must_use]
-    pub fn new(per_minute: u32) -> Self {
-        Self { per_minute, buckets: Mutex::new(HashMap::new()) }
+    pub fn new(per_minute: NonZeroU32) -> Self {
+        Self::with_clock(per_minute, DefaultClock::default())
+    }
+}
+
+impl<C: Clock> RateLimiter<C> {
+    /// The limiter over `clock`.
+    pub fn with_clock(per_minute: NonZeroU32, clock: C) -> Self {
+        let gcra = Gcra::dashmap_with_clock(Quota::per_minute(per_minute), clock)
+            .with_middleware::<StateInformationMiddleware>();
+        Self { per_minute, gcra, checks: AtomicU64::new(0) }
     }
 
-    /// Takes one token for `subject`; false when the budget is spent.
-    pub fn allow(&self, subject: &str) -> bool {
-        let capacity = f64::from(self.per_minute);
-        let now = Instant::now();
-        let Ok(mut buckets) = self.buckets.lock() else {
-            // A poisoned lock only means another request panicked while
-            // holding it; failing open keeps the API usable.
-            return true;
-        };
-        if buckets.len() >= MAX_BUCKETS {
-            buckets.retain(|_, (tokens, at)| *tokens + at.elapsed().as_secs_f64() * capacity / 60.0 < capacity);
+    /// The configured requests per subject per minute.
+    #[must_use]
+    pub fn per_minute(&self) -> u32 {
+        self.per_minute.get()
+    }
+
+    /// Takes one request from `subject`'s budget.
+    pub fn check(&self, subject: &str) -> Budget {
+        let n = self.checks.fetch_add(1, Ordering::Relaxed);
+        if n % PRUNE_EVERY == PRUNE_EVERY - 1 || self.gcra.len() >= MAX_TRACKED_SUBJECTS {
+            self.prune();
         }
-        let (tokens, at) = buckets.entry(subject.to_owned()).or_insert((capacity, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * capacity / 60.0).min(capacity);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
+        match self.gcra.check_key(&subject.to_owned()) {
+            Ok(state) => Budget::Allowed { remaining: state.remaining_burst_capacity() },
+            Err(not_until) => Budget::Exhausted { retry_after: not_until.wait_time_from(self.gcra.clock().now()) },
+        }
+    }
+
+    /// Forgets the subjects whose budget has been full again for at least
+    /// one refill interval (`60 s / per_minute`).
+    pub fn prune(&self) {
+        self.gcra.retain_recent();
+        self.gcra.shrink_to_fit();
+    }
+
+    /// The subjects currently remembered.
+    #[must_use]
+    pub fn tracked_subjects(&self) -> usize {
+        self.gcra.len()
+    }
+
+    /// The 429 refusal for a budget exhausted until `retry_after`.
+    ///
+    /// Headers: `Retry-After` (RFC 9110, whole seconds, rounded up so that a
+    /// client retrying on time is allowed) and the RateLimit fields of the
+    /// IETF draft in their separate-field form: `RateLimit-Limit`,
+    /// `RateLimit-Remaining` (0), `RateLimit-Reset` (seconds until a request
+    /// is allowed again: the budget refills continuously, so there is no
+    /// window boundary to name) and `RateLimit-Policy` (`N;w=60`). The
+    /// separate fields are plain integers every HTTP client can read,
+    /// whereas the combined structured-field `RateLimit` header has changed
+    /// syntax from one draft to the next.
+    fn refusal(&self, retry_after: Duration) -> ContextError {
+        let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        let seconds = seconds.max(1);
+        let limit = self.per_minute.get();
+        let header = |name: &'static str, value: String| {
+            // Digits, `;` and `=` only: always a valid header value.
+            HeaderValue::try_from(value).ok().map(|v| (HeaderName::from_static(name), v))
+        };
+        let headers = [
+            header("retry-after", seconds.to_string()),
+            header("ratelimit-limit", limit.to_string()),
+            header("ratelimit-remaining", "0".to_owned()),
+            header("ratelimit-reset", seconds.to_string()),
+            header("ratelimit-policy", format!("{limit};w=60")),
+        ];
+        ContextError {
+            code: crate::transport::codes::RATE_LIMITED,
+            message: format!("too many requests for this subject; retry in {seconds} s"),
+            headers: headers.into_iter().flatten().collect(),
         }
     }
 }
@@ -92,7 +174,7 @@ impl ApiContext {
     /// Limits each subject to `per_minute` requests a minute (0: no limit).
     #[must_use]
     pub fn with_rate_limit(mut self, per_minute: u32) -> Self {
-        self.limiter = (per_minute > 0).then(|| RateLimiter::new(per_minute));
+        self.limiter = NonZeroU32::new(per_minute).map(RateLimiter::new);
         self
     }
 
@@ -105,12 +187,9 @@ impl ApiContext {
             })?),
         };
         if let (Some(limiter), Some(p)) = (&self.limiter, &principal)
-            && !limiter.allow(p.subject())
+            && let Budget::Exhausted { retry_after } = limiter.check(p.subject())
         {
-            return Err(ContextError {
-                code: crate::transport::codes::RATE_LIMITED,
-                message: "too many requests for this subject; retry in a few seconds".to_owned(),
-            });
+            return Err(limiter.refusal(retry_after));
         }
         Ok(principal)
     }
@@ -168,5 +247,106 @@ impl RequestContext for ApiContext {
         let mut data = Data::default();
         data.insert(Loaders::new(&self.pool));
         data
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use governor::clock::FakeRelativeClock;
+
+    use super::*;
+
+    fn limiter(per_minute: u32) -> (RateLimiter<FakeRelativeClock>, FakeRelativeClock) {
+        let clock = FakeRelativeClock::default();
+        let n = NonZeroU32::new(per_minute).expect("test budgets are positive");
+        (RateLimiter::with_clock(n, clock.clone()), clock)
+    }
+
+    #[test]
+    fn a_subject_gets_its_budget_then_waits_for_one_refill() {
+        let (limiter, clock) = limiter(6);
+        for remaining in (0..6).rev() {
+            assert_eq!(limiter.check("alice"), Budget::Allowed { remaining });
+        }
+        // Six a minute: one request back every 10 s.
+        assert_eq!(limiter.check("alice"), Budget::Exhausted { retry_after: Duration::from_secs(10) });
+        assert_eq!(limiter.check("bob"), Budget::Allowed { remaining: 5 }, "budgets are per subject");
+        clock.advance(Duration::from_secs(4));
+        assert_eq!(limiter.check("alice"), Budget::Exhausted { retry_after: Duration::from_secs(6) });
+        clock.advance(Duration::from_secs(6));
+        assert_eq!(limiter.check("alice"), Budget::Allowed { remaining: 0 });
+        assert!(matches!(limiter.check("alice"), Budget::Exhausted { .. }));
+    }
+
+    #[test]
+    fn full_budgets_are_forgotten() {
+        let (limiter, clock) = limiter(60);
+        for i in 0..1_000 {
+            assert!(matches!(limiter.check(&format!("subject-{i}")), Budget::Allowed { .. }));
+        }
+        assert_eq!(limiter.tracked_subjects(), 1_000);
+        // One request a second refills: after 1 s every budget is full, and
+        // governor forgets a budget once it has been full for one refill
+        // interval more.
+        clock.advance(Duration::from_millis(1_500));
+        limiter.prune();
+        assert_eq!(limiter.tracked_subjects(), 1_000, "budgets still refilling are kept");
+        clock.advance(Duration::from_millis(600));
+        limiter.prune();
+        assert_eq!(limiter.tracked_subjects(), 0);
+    }
+
+    #[test]
+    fn pruning_runs_by_itself() {
+        let (limiter, clock) = limiter(1);
+        // Checks 1 .. PRUNE_EVERY - 1: every subject spends its budget.
+        for i in 0..PRUNE_EVERY - 1 {
+            assert!(matches!(limiter.check(&format!("once-{i}")), Budget::Allowed { .. }));
+        }
+        assert_eq!(limiter.tracked_subjects(), usize::try_from(PRUNE_EVERY - 1).expect("small"));
+        clock.advance(Duration::from_secs(121));
+        // The next check prunes first: every budget has been full again for
+        // a refill interval.
+        assert!(matches!(limiter.check("once-0"), Budget::Allowed { .. }));
+        assert_eq!(limiter.tracked_subjects(), 1);
+    }
+
+    #[test]
+    fn concurrent_requests_of_one_subject_never_exceed_the_budget() {
+        let (limiter, _clock) = limiter(50);
+        let limiter = Arc::new(limiter);
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let limiter = limiter.clone();
+                std::thread::spawn(move || {
+                    (0..100).filter(|_| matches!(limiter.check("alice"), Budget::Allowed { .. })).count()
+                })
+            })
+            .collect();
+        let allowed: usize = threads.into_iter().map(|t| t.join().expect("no thread panics")).sum();
+        assert_eq!(allowed, 50);
+    }
+
+    #[test]
+    fn the_refusal_carries_retry_after_and_the_ratelimit_fields() {
+        let (limiter, _clock) = limiter(120);
+        let error = limiter.refusal(Duration::from_millis(400));
+        assert_eq!(error.code, "RATE_LIMITED");
+        assert_eq!(error.http_status(), axum::http::StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(header_of(&error, "retry-after"), "1", "rounded up, never 0");
+        assert_eq!(header_of(&error, "ratelimit-limit"), "120");
+        assert_eq!(header_of(&error, "ratelimit-remaining"), "0");
+        assert_eq!(header_of(&error, "ratelimit-reset"), "1");
+        assert_eq!(header_of(&error, "ratelimit-policy"), "120;w=60");
+        let error = limiter.refusal(Duration::from_secs(30));
+        assert_eq!(header_of(&error, "retry-after"), "30");
+        assert_eq!(error.headers.len(), 5);
+    }
+
+    fn header_of<'a>(error: &'a ContextError, name: &str) -> &'a str {
+        error.headers.iter().find(|(n, _)| n == name).and_then(|(_, v)| v.to_str().ok()).unwrap_or_default()
     }
 }

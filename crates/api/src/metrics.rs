@@ -11,7 +11,7 @@
 //!   name, kind and outcome and timing queries and mutations; it also opens
 //!   the `graphql` span of each query and mutation over HTTP, the parent of
 //!   its resolvers' spans and SQL events in a trace;
-//! * [`Metrics::record_http`] for the HTTP layer ([`crate::ops::HttpMetricsLayer`]);
+//! * [`Metrics::record_http`] for the HTTP layer ([`crate::ops::http_metrics_layer`]);
 //! * `tandem_events_appended_total` is counted by the command service where
 //!   it commits, registered into [`Metrics::registry`] by whoever builds the
 //!   service (`CommandService::with_metrics`).
@@ -29,8 +29,8 @@
 //! | `tandem_projection_lag_events` | gauge | `projection` |
 //! | `tandem_projection_lag_seconds` | gauge | `projection` |
 //! | `tandem_subscriptions_open` | gauge | |
-//! | `tandem_http_requests_total` | counter | `path`, `status` |
-//! | `tandem_http_request_duration_seconds` | histogram | `path` |
+//! | `tandem_http_requests_total` | counter | `method`, `path`, `status` |
+//! | `tandem_http_request_duration_seconds` | histogram | `method`, `path` |
 
 use std::collections::HashSet;
 use std::fmt;
@@ -205,14 +205,14 @@ impl Metrics {
         let http_requests = counter(
             &registry,
             "tandem_http_requests_total",
-            "HTTP requests by route template and status.",
-            &["path", "status"],
+            "HTTP requests by method, route template and status.",
+            &["method", "path", "status"],
         );
         let http_duration = histogram(
             &registry,
             "tandem_http_request_duration_seconds",
-            "Time to the response head of an HTTP request, by route template.",
-            &["path"],
+            "Time to the response head of an HTTP request, by method and route template.",
+            &["method", "path"],
         );
         Self {
             inner: Arc::new(Inner {
@@ -271,12 +271,13 @@ impl Metrics {
         }
     }
 
-    /// Records one HTTP request: `path` is the route template (or a fixed
-    /// placeholder when none matched), never the raw path.
-    pub fn record_http(&self, path: &str, status: u16, elapsed: Duration) {
+    /// Records one HTTP request: `method` is a bounded label (see
+    /// [`crate::ops::http_metrics_layer`]), `path` the route template (or a
+    /// fixed placeholder when none matched), never the raw path.
+    pub fn record_http(&self, method: &str, path: &str, status: u16, elapsed: Duration) {
         let status = status.to_string();
-        self.inner.http_requests.with_label_values(&[path, status.as_str()]).inc();
-        self.inner.http_duration.with_label_values(&[path]).observe(elapsed.as_secs_f64());
+        self.inner.http_requests.with_label_values(&[method, path, status.as_str()]).inc();
+        self.inner.http_duration.with_label_values(&[method, path]).observe(elapsed.as_secs_f64());
     }
 
     /// Sets the projection lag gauges.
@@ -584,7 +585,7 @@ mod tests {
     fn every_metric_is_registered_and_rendered() {
         let m = Metrics::new();
         m.record_graphql(Some("Q"), OperationKind::Query, OK, Some(Duration::from_millis(3)));
-        m.record_http("/healthz", 200, Duration::from_millis(1));
+        m.record_http("GET", "/healthz", 200, Duration::from_millis(1));
         // The command service's counter, registered as the service does.
         let events = tandem_commands::EventMetrics::register(m.registry()).expect("registers once");
         events.record(&[committed("PairFormed")]);

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod embedded;
+pub mod progress;
 pub mod telemetry;
 
 use std::io::Write as _;
@@ -206,13 +207,16 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             ..tandem_demo::DemoOptions::default()
         };
         let started = Instant::now();
+        let bar = progress::stderr_bar(0, progress::DEMO_TEMPLATE);
         let report = tandem_demo::generate(&svc, &opts, |p| {
-            eprint!("\r{p}          ");
-            let _ = std::io::stderr().flush();
+            bar.set_message(p.phase);
+            bar.set_length(u64::try_from(p.total).unwrap_or(u64::MAX));
+            bar.set_position(u64::try_from(p.done).unwrap_or(u64::MAX));
         })
         .await
-        .context("generating the demo organisation")?;
-        eprintln!();
+        .context("generating the demo organisation");
+        bar.finish_and_clear();
+        let report = report?;
         println!("{report}");
         println!("demo data generated in {:.1}s", started.elapsed().as_secs_f64());
         Ok(())

@@ -16,9 +16,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyOperations, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -262,34 +261,22 @@ fn probe(key: &DecodingKey, key_type: KeyType) -> Result<(), ()> {
     }
 }
 
-/// A JWKS document (RFC 7517 §5).
+/// The members of each JWKS entry that `jsonwebtoken::jwk` parses past:
+/// private key material, which a key set for verification must not hold
+/// (an RSA or EC private JWK parses as its public half there).
 #[derive(Deserialize)]
-struct JwkSet {
-    keys: Vec<JwkEntry>,
+struct PrivateMembers {
+    keys: Vec<PrivateMember>,
 }
 
-/// The JWK members we read (RFC 7517 §4, RFC 7518 §6). Private members are
-/// only detected, never kept.
 #[derive(Deserialize)]
-struct JwkEntry {
-    kty: String,
-    kid: Option<String>,
-    alg: Option<String>,
-    #[serde(rename = "use")]
-    key_use: Option<String>,
-    key_ops: Option<Vec<String>>,
-    crv: Option<String>,
-    n: Option<String>,
-    e: Option<String>,
-    x: Option<String>,
-    y: Option<String>,
+struct PrivateMember {
     /// The private exponent / scalar of RSA, EC and OKP keys.
     d: Option<IgnoredAny>,
-    /// A symmetric key.
-    k: Option<IgnoredAny>,
 }
 
-/// Loads a JWKS file into keys by `kid`.
+/// Loads a JWKS file into keys by `kid`. The document is decoded by
+/// `jsonwebtoken::jwk` (RFC 7517); this function adds the policy.
 ///
 /// Refused (the server does not start): unreadable or malformed JSON, a key
 /// without `kid`, duplicate `kid`s, private or symmetric key material, a
@@ -300,26 +287,29 @@ pub(super) fn load_jwks(path: &Path) -> Result<HashMap<String, PublicKey>, AuthE
     let invalid = |reason: String| AuthError::InvalidJwks { path: path.to_owned(), reason };
     let bytes = std::fs::read(path).map_err(|source| AuthError::KeyFile { path: path.to_owned(), source })?;
     let set: JwkSet = serde_json::from_slice(&bytes).map_err(|err| invalid(format!("not a JWKS document: {err}")))?;
+    let private: PrivateMembers =
+        serde_json::from_slice(&bytes).map_err(|err| invalid(format!("not a JWKS document: {err}")))?;
 
     let mut keys = HashMap::new();
-    for (index, jwk) in set.keys.into_iter().enumerate() {
-        let name = jwk.kid.clone().map_or_else(|| format!("key #{index}"), |kid| format!("key `{kid}`"));
-        if jwk.d.is_some() || jwk.k.is_some() || jwk.kty == "oct" {
+    for (index, (jwk, secret)) in set.keys.iter().zip(&private.keys).enumerate() {
+        let kid = jwk.common.key_id.as_deref();
+        let name = kid.map_or_else(|| format!("key #{index}"), |kid| format!("key `{kid}`"));
+        if secret.d.is_some() || matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_)) {
             return Err(invalid(format!(
                 "{name} holds private or symmetric key material; a JWKS for verification holds public keys only"
             )));
         }
-        let for_signatures = jwk.key_use.as_deref().is_none_or(|u| u == "sig")
-            && jwk.key_ops.as_ref().is_none_or(|ops| ops.iter().any(|op| op == "verify"));
+        let for_signatures = jwk.common.public_key_use.as_ref().is_none_or(|u| *u == PublicKeyUse::Signature)
+            && jwk.common.key_operations.as_ref().is_none_or(|ops| ops.contains(&KeyOperations::Verify));
         if !for_signatures {
             tracing::debug!(key = %name, "JWKS key skipped: not a signature key");
             continue;
         }
-        let kid = match jwk.kid.as_deref() {
+        let kid = match kid {
             Some(kid) if !kid.is_empty() => kid.to_owned(),
             _ => return Err(invalid(format!("{name} has no `kid`; tokens select keys by kid"))),
         };
-        let key = jwk_to_key(&jwk).map_err(|reason| invalid(format!("{name}: {reason}")))?;
+        let key = jwk_to_key(jwk).map_err(|reason| invalid(format!("{name}: {reason}")))?;
         if keys.insert(kid, key).is_some() {
             return Err(invalid(format!("{name} appears twice")));
         }
@@ -328,47 +318,40 @@ pub(super) fn load_jwks(path: &Path) -> Result<HashMap<String, PublicKey>, AuthE
 }
 
 /// Builds one verification key from a JWK, checking that its `kty`, `crv`
-/// and `alg` agree.
-fn jwk_to_key(jwk: &JwkEntry) -> Result<PublicKey, String> {
-    let member = |value: &Option<String>, name: &str| {
-        value
-            .as_deref()
-            .ok_or_else(|| format!("missing `{name}`"))
-            .and_then(|v| URL_SAFE_NO_PAD.decode(v).map_err(|_| format!("`{name}` is not base64url")))
-    };
-    let sized = |bytes: Vec<u8>, len: usize, name: &str| {
-        if bytes.len() == len { Ok(bytes) } else { Err(format!("`{name}` has the wrong length for the curve")) }
-    };
-    let (key_type, key) = match (jwk.kty.as_str(), jwk.crv.as_deref()) {
-        ("RSA", _) => {
-            let n = member(&jwk.n, "n")?;
-            let e = member(&jwk.e, "e")?;
-            (KeyType::Rsa, DecodingKey::from_rsa_raw_components(&n, &e))
-        }
-        ("EC", Some(crv @ ("P-256" | "P-384"))) => {
-            let (key_type, len) = if crv == "P-256" { (KeyType::EcP256, 32) } else { (KeyType::EcP384, 48) };
-            let x = sized(member(&jwk.x, "x")?, len, "x")?;
-            let y = sized(member(&jwk.y, "y")?, len, "y")?;
+/// and `alg` agree and that an EC or Ed25519 point has its curve's length.
+fn jwk_to_key(jwk: &Jwk) -> Result<PublicKey, String> {
+    let (key_type, point_len) = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => (KeyType::Rsa, None),
+        AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
             // SEC1 uncompressed point: 0x04 || x || y.
-            let mut point = Vec::with_capacity(1 + 2 * len);
-            point.push(0x04);
-            point.extend_from_slice(&x);
-            point.extend_from_slice(&y);
-            (key_type, DecodingKey::from_ec_der(&point))
+            EllipticCurve::P256 => (KeyType::EcP256, Some(1 + 2 * 32)),
+            EllipticCurve::P384 => (KeyType::EcP384, Some(1 + 2 * 48)),
+            ref crv => return Err(format!("unsupported curve `{}` (P-256, P-384, Ed25519)", curve_name(crv))),
+        },
+        AlgorithmParameters::OctetKeyPair(okp) => match okp.curve {
+            EllipticCurve::Ed25519 => (KeyType::Ed25519, Some(32)),
+            ref crv => return Err(format!("unsupported curve `{}` (P-256, P-384, Ed25519)", curve_name(crv))),
+        },
+        AlgorithmParameters::OctetKey(_) => return Err("a symmetric key cannot verify here".to_owned()),
+        AlgorithmParameters::Other(other) => {
+            let kty = other.fields.get("kty").and_then(serde_json::Value::as_str).unwrap_or("");
+            return Err(format!("unsupported key type or members of `{kty}` (RSA, EC, OKP)"));
         }
-        ("OKP", Some("Ed25519")) => {
-            let x = sized(member(&jwk.x, "x")?, 32, "x")?;
-            (KeyType::Ed25519, DecodingKey::from_ed_der(&x))
-        }
-        ("EC" | "OKP", crv) => {
-            return Err(format!("unsupported curve `{}` (P-256, P-384, Ed25519)", crv.unwrap_or("")));
-        }
-        (kty, _) => return Err(format!("unsupported key type `{kty}` (RSA, EC, OKP)")),
+        // `AlgorithmParameters` is non-exhaustive: a key type added later
+        // is not one Tandem verifies.
+        _ => return Err("unsupported key type (RSA, EC, OKP)".to_owned()),
     };
-    let alg = match jwk.alg.as_deref() {
+    let key = DecodingKey::from_jwk(jwk).map_err(|err| format!("the key members do not decode: {err}"))?;
+    if let Some(len) = point_len
+        && key.try_get_as_bytes().map(<[u8]>::len) != Ok(len)
+    {
+        return Err("the public point has the wrong length for the curve".to_owned());
+    }
+    let alg = match jwk.common.key_algorithm {
         None => None,
-        Some(name) => {
-            let alg = parse_algorithm(name).map_err(|_| format!("unsupported `alg` `{name}`"))?;
+        Some(named) => {
+            let name = named.to_string();
+            let alg = parse_algorithm(&name).map_err(|_| format!("unsupported `alg` `{name}`"))?;
             if !key_type.verifies(alg) {
                 return Err(format!("`alg` {name} does not fit a {key_type} key"));
             }
@@ -376,5 +359,23 @@ fn jwk_to_key(jwk: &JwkEntry) -> Result<PublicKey, String> {
         }
     };
     probe(&key, key_type).map_err(|()| "the public key is corrupt".to_owned())?;
-    Ok(PublicKey { key_type, alg, key_use: jwk.key_use.clone(), key })
+    let key_use = jwk.common.public_key_use.as_ref().map(|u| match u {
+        PublicKeyUse::Signature => "sig".to_owned(),
+        PublicKeyUse::Encryption => "enc".to_owned(),
+        PublicKeyUse::Other(other) => other.clone(),
+    });
+    Ok(PublicKey { key_type, alg, key_use, key })
+}
+
+/// The JWK name of a curve.
+const fn curve_name(curve: &EllipticCurve) -> &'static str {
+    match curve {
+        EllipticCurve::P256 => "P-256",
+        EllipticCurve::P384 => "P-384",
+        EllipticCurve::P521 => "P-521",
+        EllipticCurve::Ed25519 => "Ed25519",
+        // `EllipticCurve` is non-exhaustive; a curve added later is one
+        // Tandem does not verify either.
+        _ => "unknown",
+    }
 }

@@ -75,7 +75,8 @@ struct Failure {
     status: StatusCode,
     code: &'static str,
     message: String,
-    /// Extra headers: `Allow` on 405, `WWW-Authenticate` on 401.
+    /// Extra headers: `Allow` on 405, `WWW-Authenticate` on 401,
+    /// `Retry-After` and the RateLimit fields on 429.
     headers: Vec<(HeaderName, HeaderValue)>,
 }
 
@@ -169,6 +170,7 @@ async fn respond<E: Executor>(
         Ok(Err(error)) => {
             let status = error.http_status();
             let mut failure = Failure::new(status, error.code, error.message);
+            failure.headers = error.headers;
             if status == StatusCode::UNAUTHORIZED {
                 failure = failure.header(header::WWW_AUTHENTICATE, "Bearer");
             }

@@ -34,7 +34,7 @@ use std::{fmt, sync::Arc, time::Duration};
 use async_graphql::{Data, Executor, http::GraphiQLSource};
 use axum::{
     Router,
-    http::HeaderMap,
+    http::{HeaderMap, HeaderName, HeaderValue},
     response::Html,
     routing::{any, get},
 };
@@ -111,17 +111,19 @@ pub struct ContextError {
     pub code: &'static str,
     /// Sent to the client: say what is wrong, never why internally.
     pub message: String,
+    /// Extra headers of the HTTP refusal, e.g. `Retry-After` on 429.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl ContextError {
     /// Missing, malformed or expired credentials (HTTP 401).
     pub fn unauthenticated(message: impl Into<String>) -> Self {
-        Self { code: codes::UNAUTHENTICATED, message: message.into() }
+        Self { code: codes::UNAUTHENTICATED, message: message.into(), headers: Vec::new() }
     }
 
     /// Valid credentials that may not use the API (HTTP 403).
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self { code: codes::FORBIDDEN, message: message.into() }
+        Self { code: codes::FORBIDDEN, message: message.into(), headers: Vec::new() }
     }
 
     /// The HTTP status for this error: the request failed at the HTTP level

@@ -298,8 +298,9 @@ async fn the_real_server_passes_the_graphql_over_http_audit(pool: PgPool) {
     s.stop().await;
 }
 
-/// A subject past its request budget gets 429 with RATE_LIMITED; others
-/// are unaffected.
+/// A subject past its request budget gets 429 with RATE_LIMITED,
+/// `Retry-After` and the RateLimit fields; others are unaffected; a burst
+/// of concurrent requests gets exactly the budget through.
 #[sqlx::test(migrations = "../../migrations")]
 async fn a_subject_over_its_budget_is_rate_limited(pool: PgPool) {
     let s = TestServer::start_with(pool, Options { rate_limit_per_minute: 5, ..Options::default() }).await;
@@ -307,10 +308,79 @@ async fn a_subject_over_its_budget_is_rate_limited(pool: PgPool) {
     for _ in 0..5 {
         s.ok(&busy, "{ me { subject } }", json!({})).await;
     }
-    let (status, body) = s.post(Some(&busy), "{ me { subject } }", json!({})).await;
-    assert_eq!(status, 429, "{body:#}");
-    assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+    let response = reqwest::Client::new()
+        .post(s.url())
+        .bearer_auth(&busy)
+        .header("accept", "application/graphql-response+json")
+        .json(&json!({ "query": "{ me { subject } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    // Five a minute: the next request is allowed within 12 s.
+    let retry_after: u64 = header("retry-after").expect("Retry-After on 429").parse().unwrap();
+    assert!((1..=12).contains(&retry_after), "Retry-After {retry_after}");
+    assert_eq!(header("ratelimit-limit").as_deref(), Some("5"));
+    assert_eq!(header("ratelimit-remaining").as_deref(), Some("0"));
+    assert_eq!(header("ratelimit-reset"), Some(retry_after.to_string()));
+    assert_eq!(header("ratelimit-policy").as_deref(), Some("5;w=60"));
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED", "{body:#}");
+
     let other = s.token(&[Role::Analyst], "analyst-1");
     s.ok(&other, "{ me { subject } }", json!({})).await;
+
+    // Twenty at once from a fresh subject: five pass, fifteen are refused.
+    let burst = s.token(&[Role::Analyst], "analyst-2");
+    let statuses =
+        futures::future::join_all((0..20).map(|_| s.post(Some(&burst), "{ me { subject } }", json!({})))).await;
+    let passed = statuses.iter().filter(|(status, _)| *status == 200).count();
+    let refused = statuses
+        .iter()
+        .filter(|(status, body)| *status == 429 && body["errors"][0]["extensions"]["code"] == "RATE_LIMITED")
+        .count();
+    assert_eq!((passed, refused), (5, 15), "{statuses:?}");
+    s.stop().await;
+}
+
+/// A budget of 0 means no limit.
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_zero_budget_is_unlimited(pool: PgPool) {
+    let s = TestServer::start_with(pool, Options { rate_limit_per_minute: 0, ..Options::default() }).await;
+    let admin = s.admin();
+    let statuses =
+        futures::future::join_all((0..50).map(|_| s.post(Some(&admin), "{ me { subject } }", json!({})))).await;
+    assert!(statuses.iter().all(|(status, _)| *status == 200), "{statuses:?}");
+    s.stop().await;
+}
+
+/// Over a websocket the budget is taken at `connection_init`: a subject
+/// past it gets the socket closed with 1013 (try again later).
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_websocket_over_the_budget_is_closed_with_try_again_later(pool: PgPool) {
+    use futures::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::{Message, http::HeaderValue};
+
+    let s = TestServer::start_with(pool, Options { rate_limit_per_minute: 2, ..Options::default() }).await;
+    let admin = s.admin();
+    for _ in 0..2 {
+        s.ok(&admin, "{ me { subject } }", json!({})).await;
+    }
+    let mut request = s.ws_url().into_client_request().unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static("graphql-transport-ws"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let init = json!({"type": "connection_init", "payload": {"token": admin}});
+    ws.send(Message::text(init.to_string())).await.unwrap();
+    let close = loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await.expect("an answer within 5 s") {
+            Some(Ok(Message::Close(frame))) => break frame.expect("a close frame with a code"),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(close.code, CloseCode::Again, "{close:?}");
     s.stop().await;
 }

@@ -15,7 +15,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tandem_api::error::ErrorCodes;
 use tandem_api::metrics::{GraphqlMetrics, Metrics};
-use tandem_api::ops::{self, HttpMetricsLayer, OpsState};
+use tandem_api::ops::{self, OpsState};
 use tandem_store::{Actor, EventStore, ExpectedVersion, Metadata, NewEvent};
 use tower::ServiceExt as _;
 use uuid::Uuid;
@@ -193,6 +193,104 @@ async fn readyz_is_unavailable_when_the_database_is_unreachable() {
     }
 }
 
+/// What a test's code logs, one formatted line per event (`LEVEL target: message fields`).
+#[derive(Clone, Default)]
+struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    /// Captures this thread's events of `tandem_api::ops` at DEBUG and above.
+    fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
+        let logs = Self::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter("tandem_api::ops=debug")
+            .with_ansi(false)
+            .without_time()
+            .with_writer(move || writer.clone())
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
+    /// The lines at `level` (`INFO`, `WARN`, ...), and empties the buffer.
+    fn take(&self, level: &str) -> Vec<String> {
+        let text = String::from_utf8(std::mem::take(&mut *self.0.lock().unwrap())).unwrap();
+        text.lines().filter(|l| l.trim_start().starts_with(level)).map(str::to_owned).collect()
+    }
+}
+
+/// Probes `/readyz` `n` times; the status of each.
+async fn probe(app: &Router, n: usize) -> Vec<StatusCode> {
+    let mut statuses = Vec::new();
+    for _ in 0..n {
+        statuses.push(get_path(app.clone(), "/readyz").await.0);
+    }
+    statuses
+}
+
+/// Readiness is logged once per change: ready at INFO, ready → not ready at
+/// WARN (with what failed), back to ready at INFO; repeated probes of the
+/// same state log nothing above DEBUG.
+#[sqlx::test(migrations = "../../migrations")]
+async fn readyz_logs_each_change_once(pool: PgPool) {
+    let (logs, _guard) = Logs::capture();
+    catch_up(&pool).await;
+    let state = OpsState::new(pool.clone(), Metrics::new(), 2);
+    // A clone serves the same replica (it shares what was last logged);
+    // its higher threshold brings the replica back to ready below.
+    let mut lenient = state.clone();
+    lenient.max_lag_events = 3;
+    let app = ops::router(state);
+    assert_eq!(probe(&app, 3).await, [StatusCode::OK; 3]);
+    let info = logs.take("INFO");
+    assert_eq!(info.len(), 1, "{info:?}");
+    assert!(info[0].contains("readiness: ready"), "{info:?}");
+
+    append_raw(&pool, 3).await;
+    wait_readable(&pool, 3).await;
+    assert_eq!(probe(&app, 4).await, [StatusCode::SERVICE_UNAVAILABLE; 4]);
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let warn = logs.take("WARN");
+    assert_eq!(warn.len(), 1, "one WARN for the change, not one per probe:\n{text}");
+    assert!(
+        warn[0].contains("readiness: not ready") && warn[0].contains("projections: projections_behind"),
+        "{warn:?}"
+    );
+    assert!(warn[0].contains("3 events"), "the log says what is behind: {warn:?}");
+    assert!(text.lines().filter(|l| l.contains("DEBUG")).count() >= 4, "each probe's failure at DEBUG:\n{text}");
+
+    assert_eq!(probe(&ops::router(lenient), 2).await, [StatusCode::OK; 2]);
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(!text.contains("WARN"), "{text}");
+    let info = logs.take("INFO");
+    assert_eq!(info.len(), 1, "{info:?}");
+    assert!(info[0].contains("readiness: ready"), "{info:?}");
+}
+
+/// Not ready from the first probe (a replica starting while the database
+/// is down) is the normal start: INFO once, never WARN.
+#[tokio::test]
+async fn readyz_not_ready_at_start_is_info_once() {
+    let (logs, _guard) = Logs::capture();
+    let state = OpsState::new(unreachable_pool(), Metrics::new(), 1_000).check_timeout(Duration::from_secs(2));
+    let app = ops::router(state);
+    assert_eq!(probe(&app, 3).await, [StatusCode::SERVICE_UNAVAILABLE; 3]);
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(!text.contains("WARN") && !text.contains("ERROR"), "{text}");
+    let info = logs.take("INFO");
+    assert_eq!(info.len(), 1, "{info:?}");
+    assert!(info[0].contains("not ready yet") && info[0].contains("database"), "{info:?}");
+}
+
 // ---------------------------------------------------------------- /metrics
 
 /// One parsed sample: metric name, labels, value.
@@ -256,7 +354,7 @@ async fn metrics_is_prometheus_text_with_every_family(pool: PgPool) {
     wait_readable(&pool, 2).await;
     let metrics = Metrics::new();
     metrics.set_open_subscriptions(|| 3);
-    let app = ops::router(OpsState::new(pool, metrics.clone(), 1_000)).layer(HttpMetricsLayer::new(metrics));
+    let app = ops::router(OpsState::new(pool, metrics.clone(), 1_000)).layer(ops::http_metrics_layer(metrics));
     get_path(app.clone(), "/healthz").await;
 
     let (status, content_type, text) = get_path(app, "/metrics").await;
@@ -282,26 +380,43 @@ async fn metrics_is_prometheus_text_with_every_family(pool: PgPool) {
         assert!(value_of(&samples, "tandem_projection_lag_seconds", &[("projection", projection)]).unwrap() >= 0.0);
     }
     assert_eq!(
-        value_of(&samples, "tandem_http_requests_total", &[("path", "/healthz"), ("status", "200")]),
+        value_of(&samples, "tandem_http_requests_total", &[("method", "GET"), ("path", "/healthz"), ("status", "200")]),
         Some(1.0),
         "{text}"
     );
-    assert_eq!(value_of(&samples, "tandem_http_request_duration_seconds_count", &[("path", "/healthz")]), Some(1.0));
+    assert_eq!(
+        value_of(&samples, "tandem_http_request_duration_seconds_count", &[("method", "GET"), ("path", "/healthz")]),
+        Some(1.0)
+    );
 }
 
 #[tokio::test]
 async fn http_metrics_use_route_templates_never_raw_paths() {
     let metrics = Metrics::new();
-    let app =
-        Router::new().route("/things/{id}", get(|| async { "thing" })).layer(HttpMetricsLayer::new(metrics.clone()));
+    let app = Router::new()
+        .route("/things/{id}", get(|| async { "thing" }).post(|| async { StatusCode::CREATED }))
+        .layer(ops::http_metrics_layer(metrics.clone()));
     for path in ["/things/1", "/things/2", "/nothing/here"] {
         get_path(app.clone(), path).await;
     }
+    let send = |method: &str| Request::builder().method(method).uri("/things/3").body(Body::empty()).unwrap();
+    app.clone().oneshot(send("POST")).await.unwrap();
+    app.clone().oneshot(send("BREW")).await.unwrap();
     let (_, samples) = parse_exposition(&metrics.render());
-    let count = |path, status| value_of(&samples, "tandem_http_requests_total", &[("path", path), ("status", status)]);
-    assert_eq!(count("/things/{id}", "200"), Some(2.0));
-    assert_eq!(count(ops::UNMATCHED_PATH, "404"), Some(1.0));
+    let count = |method, path, status| {
+        value_of(&samples, "tandem_http_requests_total", &[("method", method), ("path", path), ("status", status)])
+    };
+    assert_eq!(count("GET", "/things/{id}", "200"), Some(2.0));
+    assert_eq!(count("POST", "/things/{id}", "201"), Some(1.0));
+    assert_eq!(count(ops::OTHER_METHOD, "/things/{id}", "405"), Some(1.0), "unknown methods share one label");
+    assert_eq!(count("GET", ops::UNMATCHED_PATH, "404"), Some(1.0));
+    let duration = |method, path| {
+        value_of(&samples, "tandem_http_request_duration_seconds_count", &[("method", method), ("path", path)])
+    };
+    assert_eq!(duration("GET", "/things/{id}"), Some(2.0));
+    assert_eq!(duration("POST", "/things/{id}"), Some(1.0));
     assert!(samples.iter().all(|(_, l, _)| l.get("path").is_none_or(|p| !p.contains("nothing"))));
+    assert!(samples.iter().all(|(_, l, _)| l.get("method").is_none_or(|m| m != "BREW")));
 }
 
 #[sqlx::test(migrations = "../../migrations")]

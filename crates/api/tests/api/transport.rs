@@ -131,6 +131,7 @@ impl ToyContext {
                 return Err(ContextError {
                     code: codes::INTERNAL_SERVER_ERROR,
                     message: "the token store is down".to_owned(),
+                    headers: Vec::new(),
                 });
             }
             Some(_) => return Err(ContextError::unauthenticated("invalid token")),
