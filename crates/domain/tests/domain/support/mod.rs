@@ -14,10 +14,7 @@ use tandem_domain::person::{
 use tandem_domain::program::{
     self, LaunchProgram, ParticipantEnrolled, Program, ProgramCommand, ProgramContext, ProgramEvent, ProgramLaunched,
 };
-use tandem_domain::values::{
-    CadenceDays, Email, ExternalId, FormedBy, GroupFormat, Level, LevelGap, LongText, Minutes, Percent, Purpose,
-    Rating, ShortText,
-};
+use tandem_domain::values::{CadenceDays, FormedBy, GroupFormat, LongText, Purpose};
 use tandem_domain::{DomainError, FeedbackId, GoalId, PairId, PersonId, ProgramId, SessionId};
 use uuid::Uuid;
 
@@ -41,41 +38,7 @@ pub fn at(n: i64) -> DateTime<Utc> {
 
 // --------------------------------------------------------------- values ---
 
-pub fn st(s: &str) -> ShortText {
-    ShortText::parse("text", s).expect("valid short text")
-}
-
-pub fn lt(s: &str) -> LongText {
-    LongText::parse("text", s).expect("valid long text")
-}
-
-pub fn email(s: &str) -> Email {
-    Email::parse("email", s).expect("valid email")
-}
-
-pub fn ext(s: &str) -> ExternalId {
-    ExternalId::parse("externalId", s).expect("valid external id")
-}
-
-pub fn level(n: i64) -> Level {
-    Level::parse("level", n).expect("valid level")
-}
-
-pub fn gap(n: i64) -> LevelGap {
-    LevelGap::parse("maxLevelGap", n).expect("valid gap")
-}
-
-pub fn rating(n: i64) -> Rating {
-    Rating::parse("rating", n).expect("valid rating")
-}
-
-pub fn minutes(n: i64) -> Minutes {
-    Minutes::parse("minutes", n).expect("valid minutes")
-}
-
-pub fn percent(n: i64) -> Percent {
-    Percent::parse("percent", n).expect("valid percent")
-}
+pub use tandem_testkit::values::{email, ext, gap, level, lt, minutes, percent, rating, st};
 
 pub fn circles(min: i64, max: i64) -> GroupFormat {
     GroupFormat::circles(min, max).expect("valid circle format")
