@@ -81,41 +81,27 @@ pub trait Stream: Clone + fmt::Debug + PartialEq + Sized {
     fn evolve(state: Self::State, event: &Self) -> Self::State;
 }
 
-impl Stream for PersonEvent {
-    type State = Person;
-    type Command = PersonCommand;
-    type Context = PersonContext;
-    fn decide(state: &Person, command: PersonCommand, ctx: &PersonContext) -> Result<Vec<Self>, DomainError> {
-        person::decide(state, command, ctx)
-    }
-    fn evolve(state: Person, event: &Self) -> Person {
-        person::evolve(state, event)
-    }
+/// Each stream's event type is a [`Stream`] through its module's `decide`
+/// and `evolve`.
+macro_rules! stream {
+    ($event:ty, $state:ty, $command:ty, $context:ty, $module:ident) => {
+        impl Stream for $event {
+            type State = $state;
+            type Command = $command;
+            type Context = $context;
+            fn decide(state: &$state, command: $command, ctx: &$context) -> Result<Vec<Self>, DomainError> {
+                $module::decide(state, command, ctx)
+            }
+            fn evolve(state: $state, event: &Self) -> $state {
+                $module::evolve(state, event)
+            }
+        }
+    };
 }
 
-impl Stream for ProgramEvent {
-    type State = Program;
-    type Command = ProgramCommand;
-    type Context = ProgramContext;
-    fn decide(state: &Program, command: ProgramCommand, ctx: &ProgramContext) -> Result<Vec<Self>, DomainError> {
-        program::decide(state, command, ctx)
-    }
-    fn evolve(state: Program, event: &Self) -> Program {
-        program::evolve(state, event)
-    }
-}
-
-impl Stream for PairEvent {
-    type State = Pair;
-    type Command = PairCommand;
-    type Context = PairContext;
-    fn decide(state: &Pair, command: PairCommand, ctx: &PairContext) -> Result<Vec<Self>, DomainError> {
-        pair::decide(state, command, ctx)
-    }
-    fn evolve(state: Pair, event: &Self) -> Pair {
-        pair::evolve(state, event)
-    }
-}
+stream!(PersonEvent, Person, PersonCommand, PersonContext, person);
+stream!(ProgramEvent, Program, ProgramCommand, ProgramContext, program);
+stream!(PairEvent, Pair, PairCommand, PairContext, pair);
 
 /// Folds events into the state of their stream.
 pub fn fold<E: Stream>(events: impl IntoIterator<Item = E>) -> E::State {
