@@ -10,10 +10,11 @@ use serde_json::Value;
 use sqlx::PgPool;
 use tandem_commands::CommandService;
 use tandem_demo::{DemoError, DemoOptions, DemoProgress, generate, history_for_bench};
+use tandem_testkit::values::day;
 use uuid::Uuid;
 
 fn small() -> DemoOptions {
-    DemoOptions { seed: 42, people: 60, months: 2, concurrency: 4, today: NaiveDate::from_ymd_opt(2025, 3, 1).unwrap() }
+    DemoOptions { seed: 42, people: 60, months: 2, concurrency: 4, today: day(2025, 3, 1) }
 }
 
 fn uuid(v: &Value) -> Uuid {

@@ -5,21 +5,15 @@
 
 use std::time::Duration;
 
-use futures::{SinkExt as _, StreamExt as _};
+use futures::StreamExt as _;
 use serde_json::json;
 use sqlx::PgPool;
+use tandem_api::auth::Role;
+use tandem_testkit::{db, tokens, ws};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 const SECRET: &str = "shutdown-test-secret-0123456789-0123456789";
-
-fn database_url(pool: &PgPool) -> String {
-    let base = std::env::var("DATABASE_URL").unwrap();
-    let db = pool.connect_options().get_database().unwrap().to_owned();
-    let (prefix, _) = base.rsplit_once('/').unwrap();
-    format!("{prefix}/{db}")
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -30,7 +24,7 @@ async fn sigterm_closes_subscriptions_and_exits_cleanly(pool: PgPool) {
     let port = free_port();
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
         .arg("serve")
-        .env("DATABASE_URL", database_url(&pool))
+        .env("DATABASE_URL", db::database_url(&pool))
         .env("TANDEM_LISTEN", format!("127.0.0.1:{port}"))
         .env("TANDEM_JWT_SECRET", SECRET)
         .env("TANDEM_SHUTDOWN_GRACE", "10")
@@ -51,28 +45,10 @@ async fn sigterm_closes_subscriptions_and_exits_cleanly(pool: PgPool) {
     }
     assert!(up, "the server did not come up");
 
-    let config = tandem_api::auth::AuthConfig {
-        hs256_secret: Some(SECRET.to_owned().into()),
-        ..tandem_api::auth::AuthConfig::default()
-    };
-    let token =
-        tandem_api::auth::mint(&config, &[tandem_api::auth::Role::Admin], "admin", Duration::from_secs(600)).unwrap();
-    let mut request = format!("ws://127.0.0.1:{port}/graphql").into_client_request().unwrap();
-    request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    ws.send(Message::text(
-        json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {token}")}}).to_string(),
-    ))
-    .await
-    .unwrap();
-    let ack = ws.next().await.unwrap().unwrap();
-    assert!(ack.to_text().unwrap().contains("connection_ack"), "{ack:?}");
-    ws.send(Message::text(
-        json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription { myEvents { cursor } }"}})
-            .to_string(),
-    ))
-    .await
-    .unwrap();
+    let token = tokens::token_with(&tokens::auth_config_with(SECRET), &[Role::Admin], "admin");
+    let url = format!("ws://127.0.0.1:{port}/graphql");
+    let mut ws = ws::acked(&url, json!({"authorization": format!("Bearer {token}")})).await;
+    ws::send(&mut ws, ws::subscribe("1", "subscription { myEvents { cursor } }")).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let pid = child.id().unwrap();

@@ -10,39 +10,26 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_graphql::{Request, Response, Variables};
-use chrono::{NaiveDate, TimeZone, Utc};
+use chrono::Utc;
 use futures::{Stream, StreamExt};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tandem_api::auth::{Principal, Role};
 use tandem_api::schema::{self, ApiState, EventHub, TandemSchema, Viewer};
-use tandem_commands::{Command, CommandMeta};
-use tandem_domain::pair::{FormPair, GiveFeedback, HoldSession, PairCommand, SetGoal};
-use tandem_domain::person::{PersonChanges, PersonCommand, RegisterPerson, UpdatePerson};
-use tandem_domain::program::{EnrolParticipant, LaunchProgram, ProgramCommand};
-use tandem_domain::values::{
-    CadenceDays, Email, ExternalId, FormedBy, GroupFormat, Level, LevelGap, LongText, Minutes, Purpose, Rating,
-    Ratings, ShortText, Visibility,
-};
-use tandem_domain::{FeedbackId, GoalId, PairId, PersonId, ProgramId, SessionId};
-use tandem_store::{Actor, Cursor, EventStore, ReadFilter, RecordedEvent};
+use tandem_commands::Command;
+use tandem_domain::pair::{PairCommand, SetGoal};
+use tandem_domain::person::{PersonChanges, PersonCommand, UpdatePerson};
+use tandem_domain::values::{GroupFormat, Visibility};
+use tandem_domain::{GoalId, PairId, PersonId, ProgramId, SessionId};
+use tandem_store::{Cursor, EventStore, ReadFilter, RecordedEvent};
 use tokio_util::sync::CancellationToken;
+
+use tandem_testkit::fixtures;
+use tandem_testkit::values::{day, long, text};
 
 use crate::support::{Options, TestServer};
 
 // ---- the organisation ------------------------------------------------------
-
-fn day(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
-
-fn text(s: &str) -> ShortText {
-    ShortText::parse("text", s).unwrap()
-}
-
-fn long(s: &str) -> LongText {
-    LongText::parse("text", s).unwrap()
-}
 
 /// Everything the tests look at, written through the command service.
 struct World {
@@ -121,7 +108,7 @@ impl World {
     }
 
     async fn run(&self, command: Command) {
-        let committed = self.state().commands.handle(command, &admin_meta()).await.unwrap();
+        let committed = self.state().commands.handle(command, &fixtures::admin()).await.unwrap();
         let mut last = self.last.lock().unwrap();
         *last = (*last).max(committed.position);
     }
@@ -140,94 +127,28 @@ impl World {
 
     async fn register(&self, name: &str) -> PersonId {
         let id = PersonId::new();
-        self.run(Command::Person(PersonCommand::Register(RegisterPerson {
-            person_id: id,
-            external_id: ExternalId::parse("externalId", &format!("E-{id}")).unwrap(),
-            name: text(name),
-            email: Email::parse("email", &format!("{}@example.com", name.to_lowercase().replace(' ', "."))).unwrap(),
-            department: text("Engineering"),
-            title: text("Engineer"),
-            level: Level::parse("level", 3).unwrap(),
-            manager: None,
-            location: Some(text("Lisbon")),
-            hired_on: day(2020, 1, 1),
-        })))
-        .await;
+        self.run(fixtures::register_cmd(id, name, 3, None, Some("Lisbon"))).await;
         id
     }
 
     async fn launch(&self, program: ProgramId) {
-        self.run(Command::Program(ProgramCommand::Launch(LaunchProgram {
-            program_id: program,
-            name: text("Peer coaching"),
-            description: LongText::default(),
-            purpose: Purpose::SkillBuilding,
-            format: GroupFormat::PAIRS,
-            max_level_gap: LevelGap::parse("gap", 2).unwrap(),
-            cadence_days: CadenceDays::parse("cadence", 14).unwrap(),
-            starts_on: day(2024, 1, 1),
-            ends_on: None,
-        })))
-        .await;
+        self.run(fixtures::launch_cmd(program, 2, GroupFormat::PAIRS)).await;
     }
 
     async fn enrol(&self, program: ProgramId, person: PersonId) {
-        self.run(Command::Program(ProgramCommand::Enrol(EnrolParticipant {
-            program_id: program,
-            person_id: person,
-            enrolled_on: day(2024, 1, 2),
-            interests: vec![],
-            skills: vec![],
-            wants_to_work_on: LongText::default(),
-        })))
-        .await;
+        self.run(fixtures::enrol_cmd(program, person)).await;
     }
 
     async fn form(&self, pair: PairId, program: ProgramId, members: &[PersonId]) {
-        self.run(Command::Pair(PairCommand::Form(FormPair {
-            pair_id: pair,
-            program_id: program,
-            members: members.to_vec(),
-            formed_by: FormedBy::Admin,
-            match_score: None,
-            formed_on: day(2024, 2, 1),
-        })))
-        .await;
+        self.run(fixtures::form_cmd(pair, program, members)).await;
     }
 
     async fn hold(&self, pair: PairId, by: PersonId, notes: &str) {
-        self.run(Command::Pair(PairCommand::HoldSession {
-            pair_id: pair,
-            session: HoldSession {
-                session_id: SessionId::new(),
-                by,
-                held_at: Utc.with_ymd_and_hms(2024, 2, 10, 9, 0, 0).unwrap(),
-                minutes: Minutes::parse("minutes", 45).unwrap(),
-                focus: text("Giving feedback"),
-                activities: vec![],
-                coaching: vec![],
-                notes: long(notes),
-            },
-        }))
-        .await;
+        self.run(fixtures::hold_cmd(pair, by, notes)).await;
     }
 
     async fn feedback(&self, pair: PairId, from: PersonId, to: PersonId, visibility: Visibility, strengths: &str) {
-        self.run(Command::Pair(PairCommand::GiveFeedback {
-            pair_id: pair,
-            feedback: GiveFeedback {
-                feedback_id: FeedbackId::new(),
-                from,
-                to,
-                session_id: None,
-                ratings: Ratings { empathy: Some(Rating::parse("rating", 4).unwrap()), ..Ratings::default() },
-                strengths: long(strengths),
-                improvements: long("Could listen more"),
-                visibility,
-                given_at: Utc::now(),
-            },
-        }))
-        .await;
+        self.run(fixtures::feedback_cmd(pair, from, to, visibility, strengths)).await;
     }
 
     /// A change that appends one event to a person's stream.
@@ -256,10 +177,6 @@ impl World {
     async fn stored_cursors(&self, filter: ReadFilter) -> Vec<String> {
         self.stored(filter).await.iter().map(|e| e.cursor().to_string()).collect()
     }
-}
-
-fn admin_meta() -> CommandMeta {
-    CommandMeta::new(Actor { subject: "admin-1".into(), role: "admin".into() })
 }
 
 /// Waits until the log's readable head has reached `target`.
@@ -634,7 +551,7 @@ async fn catch_up_then_live_has_no_gap_and_no_duplicate(pool: PgPool) {
                     scheduled_for: Utc::now(),
                     focus: None,
                 });
-                last = state.commands.handle(command, &admin_meta()).await.unwrap().position;
+                last = state.commands.handle(command, &fixtures::admin()).await.unwrap().position;
             }
             last
         })

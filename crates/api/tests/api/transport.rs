@@ -23,11 +23,10 @@ use futures::{SinkExt, Stream, StreamExt, future::BoxFuture};
 use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
 use tandem_api::transport::{ContextError, RequestContext, RequestData, TransportConfig, codes, router};
-use tokio::net::TcpStream;
-use tokio_tungstenite::{
-    MaybeTlsStream, WebSocketStream,
-    tungstenite::{Message, client::IntoClientRequest, protocol::CloseFrame},
+use tandem_testkit::ws::{
+    self, LEGACY_WS, TRANSPORT_WS, Ws, expect_close, next_frame, recv, send, send_raw, subscribe,
 };
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 
 // ---- the toy schema ----
 
@@ -577,69 +576,13 @@ async fn graphql_over_http_audit_passes() {
 
 // ---- websocket helpers ----
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-const TRANSPORT_WS: &str = "graphql-transport-ws";
-const LEGACY_WS: &str = "graphql-ws";
-
 async fn connect(server: &TestServer, protocol: Option<&str>) -> Ws {
-    let mut request = server.ws_url().into_client_request().unwrap();
-    if let Some(protocol) = protocol {
-        request.headers_mut().insert(header::SEC_WEBSOCKET_PROTOCOL, protocol.parse().unwrap());
-    }
-    let (ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
-    if let Some(protocol) = protocol {
-        assert_eq!(response.headers().get(header::SEC_WEBSOCKET_PROTOCOL).unwrap(), protocol);
-    }
-    ws
-}
-
-async fn send(ws: &mut Ws, message: Value) {
-    ws.send(Message::text(message.to_string())).await.unwrap();
-}
-
-async fn send_raw(ws: &mut Ws, text: &str) {
-    ws.send(Message::text(text)).await.unwrap();
-}
-
-/// The next frame that is not a websocket ping or pong.
-async fn next_frame(ws: &mut Ws) -> Message {
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await
-            .expect("no message within 5 s")
-            .expect("the socket ended without a close frame")
-            .unwrap();
-        if !matches!(frame, Message::Ping(_) | Message::Pong(_)) {
-            return frame;
-        }
-    }
-}
-
-async fn recv(ws: &mut Ws) -> Value {
-    match next_frame(ws).await {
-        Message::Text(text) => serde_json::from_str(text.as_str()).unwrap(),
-        other => panic!("expected a text message, got {other:?}"),
-    }
-}
-
-async fn expect_close(ws: &mut Ws) -> (u16, String) {
-    match next_frame(ws).await {
-        Message::Close(Some(CloseFrame { code, reason })) => (u16::from(code), reason.to_string()),
-        other => panic!("expected a close frame, got {other:?}"),
-    }
+    ws::connect(&server.ws_url(), protocol).await
 }
 
 /// A socket past `connection_ack`, authenticated as `token`.
 async fn acked(server: &TestServer, token: &str) -> Ws {
-    let mut ws = connect(server, Some(TRANSPORT_WS)).await;
-    send(&mut ws, json!({"type": "connection_init", "payload": {"token": token}})).await;
-    assert_eq!(recv(&mut ws).await, json!({"type": "connection_ack"}));
-    ws
-}
-
-fn subscribe(id: &str, query: &str) -> Value {
-    json!({"type": "subscribe", "id": id, "payload": {"query": query}})
+    ws::acked(&server.ws_url(), json!({"token": token})).await
 }
 
 // ---- graphql-transport-ws ----

@@ -1,11 +1,11 @@
 //! Bad input gets a typed error and appends nothing.
 
-use chrono::{TimeZone, Utc};
 use sqlx::PgPool;
 use tandem_commands::{Command, CommandError};
-use tandem_domain::pair::{GiveFeedback, PairCommand};
-use tandem_domain::values::{DissolveReason, GroupFormat, LongText, Rating, Ratings, ShortText, Visibility};
-use tandem_domain::{DomainError, FeedbackId, PairId, PersonId, ProgramId};
+use tandem_domain::pair::PairCommand;
+use tandem_domain::values::{DissolveReason, GroupFormat, LongText, Rating, ShortText, Visibility};
+use tandem_domain::{DomainError, PairId, PersonId, ProgramId};
+use tandem_testkit::fixtures;
 
 use crate::support::{Org, day};
 
@@ -20,20 +20,7 @@ async fn refused(org: &Org, c: Command) -> DomainError {
 }
 
 fn feedback(pair: PairId, from: PersonId, to: PersonId) -> Command {
-    Command::Pair(PairCommand::GiveFeedback {
-        pair_id: pair,
-        feedback: GiveFeedback {
-            feedback_id: FeedbackId::new(),
-            from,
-            to,
-            session_id: None,
-            ratings: Ratings { empathy: Some(Rating::parse("empathy", 4).unwrap()), ..Default::default() },
-            strengths: LongText::parse("strengths", "Listens well").unwrap(),
-            improvements: LongText::default(),
-            visibility: Visibility::Recipient,
-            given_at: Utc.with_ymd_and_hms(2024, 2, 11, 9, 0, 0).unwrap(),
-        },
-    })
+    fixtures::feedback_cmd(pair, from, to, Visibility::Recipient, "Listens well")
 }
 
 #[sqlx::test(migrations = "../../migrations")]

@@ -3,21 +3,15 @@
 
 use sqlx::PgPool;
 use tandem_commands::{Command, CommandError};
-use tandem_domain::pair::{FormPair, PairCommand};
-use tandem_domain::values::{FormedBy, GroupFormat};
+use tandem_domain::values::GroupFormat;
 use tandem_domain::{DomainError, PairId, PersonId, ProgramId};
+
+use tandem_testkit::fixtures;
 
 use crate::support::{Org, day};
 
 fn form_on(program: ProgramId, members: &[PersonId], on: chrono::NaiveDate) -> Command {
-    Command::Pair(PairCommand::Form(FormPair {
-        pair_id: PairId::new(),
-        program_id: program,
-        members: members.to_vec(),
-        formed_by: FormedBy::Admin,
-        match_score: None,
-        formed_on: on,
-    }))
+    fixtures::form_on_cmd(PairId::new(), program, members, on)
 }
 
 #[sqlx::test(migrations = "../../migrations")]

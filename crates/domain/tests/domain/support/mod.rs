@@ -14,10 +14,7 @@ use tandem_domain::person::{
 use tandem_domain::program::{
     self, LaunchProgram, ParticipantEnrolled, Program, ProgramCommand, ProgramContext, ProgramEvent, ProgramLaunched,
 };
-use tandem_domain::values::{
-    CadenceDays, Email, ExternalId, FormedBy, GroupFormat, Level, LevelGap, LongText, Minutes, Percent, Purpose,
-    Rating, ShortText,
-};
+use tandem_domain::values::{CadenceDays, FormedBy, GroupFormat, LongText, Purpose};
 use tandem_domain::{DomainError, FeedbackId, GoalId, PairId, PersonId, ProgramId, SessionId};
 use uuid::Uuid;
 
@@ -41,41 +38,7 @@ pub fn at(n: i64) -> DateTime<Utc> {
 
 // --------------------------------------------------------------- values ---
 
-pub fn st(s: &str) -> ShortText {
-    ShortText::parse("text", s).expect("valid short text")
-}
-
-pub fn lt(s: &str) -> LongText {
-    LongText::parse("text", s).expect("valid long text")
-}
-
-pub fn email(s: &str) -> Email {
-    Email::parse("email", s).expect("valid email")
-}
-
-pub fn ext(s: &str) -> ExternalId {
-    ExternalId::parse("externalId", s).expect("valid external id")
-}
-
-pub fn level(n: i64) -> Level {
-    Level::parse("level", n).expect("valid level")
-}
-
-pub fn gap(n: i64) -> LevelGap {
-    LevelGap::parse("maxLevelGap", n).expect("valid gap")
-}
-
-pub fn rating(n: i64) -> Rating {
-    Rating::parse("rating", n).expect("valid rating")
-}
-
-pub fn minutes(n: i64) -> Minutes {
-    Minutes::parse("minutes", n).expect("valid minutes")
-}
-
-pub fn percent(n: i64) -> Percent {
-    Percent::parse("percent", n).expect("valid percent")
-}
+pub use tandem_testkit::values::{email, ext, gap, level, lt, minutes, percent, rating, st};
 
 pub fn circles(min: i64, max: i64) -> GroupFormat {
     GroupFormat::circles(min, max).expect("valid circle format")
@@ -118,41 +81,27 @@ pub trait Stream: Clone + fmt::Debug + PartialEq + Sized {
     fn evolve(state: Self::State, event: &Self) -> Self::State;
 }
 
-impl Stream for PersonEvent {
-    type State = Person;
-    type Command = PersonCommand;
-    type Context = PersonContext;
-    fn decide(state: &Person, command: PersonCommand, ctx: &PersonContext) -> Result<Vec<Self>, DomainError> {
-        person::decide(state, command, ctx)
-    }
-    fn evolve(state: Person, event: &Self) -> Person {
-        person::evolve(state, event)
-    }
+/// Each stream's event type is a [`Stream`] through its module's `decide`
+/// and `evolve`.
+macro_rules! stream {
+    ($event:ty, $state:ty, $command:ty, $context:ty, $module:ident) => {
+        impl Stream for $event {
+            type State = $state;
+            type Command = $command;
+            type Context = $context;
+            fn decide(state: &$state, command: $command, ctx: &$context) -> Result<Vec<Self>, DomainError> {
+                $module::decide(state, command, ctx)
+            }
+            fn evolve(state: $state, event: &Self) -> $state {
+                $module::evolve(state, event)
+            }
+        }
+    };
 }
 
-impl Stream for ProgramEvent {
-    type State = Program;
-    type Command = ProgramCommand;
-    type Context = ProgramContext;
-    fn decide(state: &Program, command: ProgramCommand, ctx: &ProgramContext) -> Result<Vec<Self>, DomainError> {
-        program::decide(state, command, ctx)
-    }
-    fn evolve(state: Program, event: &Self) -> Program {
-        program::evolve(state, event)
-    }
-}
-
-impl Stream for PairEvent {
-    type State = Pair;
-    type Command = PairCommand;
-    type Context = PairContext;
-    fn decide(state: &Pair, command: PairCommand, ctx: &PairContext) -> Result<Vec<Self>, DomainError> {
-        pair::decide(state, command, ctx)
-    }
-    fn evolve(state: Pair, event: &Self) -> Pair {
-        pair::evolve(state, event)
-    }
-}
+stream!(PersonEvent, Person, PersonCommand, PersonContext, person);
+stream!(ProgramEvent, Program, ProgramCommand, ProgramContext, program);
+stream!(PairEvent, Pair, PairCommand, PairContext, pair);
 
 /// Folds events into the state of their stream.
 pub fn fold<E: Stream>(events: impl IntoIterator<Item = E>) -> E::State {

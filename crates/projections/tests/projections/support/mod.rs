@@ -1,67 +1,23 @@
-//! Helpers shared by the tests: values, dates, pools, runners, snapshots.
+//! What the projection tests share beyond [`tandem_testkit`]: runner
+//! options, waiting for the projections to catch up, the decoded log, and
+//! table snapshots to compare read models.
 
 pub mod audit;
 pub mod history;
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde_json::Value;
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
-use tandem_commands::{Command, CommandError, CommandMeta, CommandService, Committed};
 use tandem_domain::DomainEvent;
-use tandem_domain::values::{Email, ExternalId, Level, LongText, ShortText};
 use tandem_projections::{Projection, RunnerOptions, lag};
-use tandem_store::{Actor, Cursor, EventStore, RecordedEvent};
-
-pub fn day(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).expect("valid date")
-}
-
-pub fn plus(date: NaiveDate, days: u64) -> NaiveDate {
-    date.checked_add_days(chrono::Days::new(days)).expect("date in range")
-}
-
-pub fn at(date: NaiveDate, hour: u32) -> DateTime<Utc> {
-    Utc.from_utc_datetime(&date.and_hms_opt(hour, 0, 0).expect("valid time"))
-}
-
-pub fn st(s: &str) -> ShortText {
-    ShortText::parse("text", s).expect("valid short text")
-}
-
-pub fn lt(s: &str) -> LongText {
-    LongText::parse("text", s).expect("valid long text")
-}
-
-pub fn email(s: &str) -> Email {
-    Email::parse("email", s).expect("valid email")
-}
-
-pub fn ext(s: &str) -> ExternalId {
-    ExternalId::parse("externalId", s).expect("valid external id")
-}
-
-pub fn level(n: i64) -> Level {
-    Level::parse("level", n).expect("valid level")
-}
-
-pub fn meta() -> CommandMeta {
-    CommandMeta::new(Actor { subject: "admin-1".to_owned(), role: "admin".to_owned() })
-}
-
-/// Runs a command; a domain refusal is `None` (generators try things the
-/// rules may refuse), anything else fails the test.
-pub async fn exec(svc: &CommandService, command: Command) -> Option<Committed> {
-    match svc.handle(command, &meta()).await {
-        Ok(c) => Some(c),
-        Err(CommandError::Domain(_)) => None,
-        Err(e) => panic!("command failed: {e:?}"),
-    }
-}
+use tandem_store::{Cursor, EventStore, RecordedEvent};
+pub use tandem_testkit::db::{another_pool, last_event};
+pub use tandem_testkit::fixtures::exec;
+pub use tandem_testkit::rng::Rng;
+pub use tandem_testkit::values::{at, day, email, ext, level, lt, plus, st};
+pub use tandem_testkit::wait::eventually;
 
 /// Runner options for tests: short waits so handovers happen within the
 /// test's patience.
@@ -74,46 +30,6 @@ pub fn fast() -> RunnerOptions {
         max_backoff: Duration::from_millis(400),
         ..RunnerOptions::default()
     }
-}
-
-/// A pool of its own on the test database, like another process would have.
-pub async fn another_pool(pool: &PgPool) -> PgPool {
-    PgPoolOptions::new()
-        .max_connections(6)
-        .connect_with((*pool.connect_options()).clone())
-        .await
-        .expect("connect to the test database")
-}
-
-/// Polls `check` until it returns `Some`, failing the test after `limit`.
-pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// The cursor of the last event stored, committed or not, horizon or not.
-/// Called once the test's writes are done, it is what the projections must
-/// reach. (The store's head only shows events below the transaction
-/// horizon, which any open transaction in the cluster, e.g. another test's,
-/// holds back for a while.)
-pub async fn last_event(pool: &PgPool) -> Cursor {
-    let row: Option<(String, i64)> = sqlx::query_as(
-        "SELECT transaction_id::text, position FROM events ORDER BY transaction_id DESC, position DESC LIMIT 1",
-    )
-    .fetch_optional(pool)
-    .await
-    .expect("last event");
-    row.map_or(Cursor::START, |(t, p)| Cursor::new(t.parse().expect("xid8"), p))
 }
 
 /// Waits until every named projection (Tandem's read models when empty) has
@@ -183,46 +99,6 @@ pub fn assert_same_tables(left: &BTreeMap<String, Vec<Value>>, right: &BTreeMap<
         assert_eq!(rows.len(), other.len(), "row count of {table}");
         for (a, b) in rows.iter().zip(other) {
             assert_eq!(a, b, "first differing row of {table}");
-        }
-    }
-}
-
-/// A small deterministic generator (xorshift64*), so histories are the
-/// same for a seed without a dependency.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed.max(1))
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
-
-    pub fn chance(&mut self, p: f64) -> bool {
-        (self.next_u64() >> 11) as f64 / (1_u64 << 53) as f64 <= p
-    }
-
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[usize::try_from(self.below(items.len() as u64)).expect("index")]
-    }
-
-    pub fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = usize::try_from(self.below(i as u64 + 1)).expect("index");
-            items.swap(i, j);
         }
     }
 }
