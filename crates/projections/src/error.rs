@@ -54,6 +54,14 @@ pub enum ProjectionError {
     #[error("rebuild of projection {0:?} could not catch up with the live checkpoint; retry")]
     CatchUpStalled(String),
 
+    /// A task of a rebuild ended without an answer (it panicked: a bug).
+    #[error("a rebuild task of projection {projection:?} failed")]
+    RebuildTask {
+        projection: String,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+
     /// A page cursor that this crate did not produce.
     #[error("invalid page cursor: {0}")]
     InvalidCursor(&'static str),

@@ -12,7 +12,7 @@ use sqlx::PgPool;
 use tandem_store::Cursor;
 
 use crate::error::Result;
-use crate::projection::read_models;
+use crate::registry::read_models;
 use crate::sql::cursor;
 
 /// The most events [`lag`] counts per projection.

@@ -4,8 +4,11 @@
 //! How it fits together:
 //!
 //! - [`projection`]: the [`Projection`] trait (a name, a version, the DDL of
-//!   its tables and `apply` for a batch of events) and [`read_models()`], the
-//!   set Tandem runs.
+//!   its tables and `apply` for a batch of events) and [`ReadModel`], the
+//!   same as constants plus `apply`, which every read model implements.
+//! - [`registry`]: [`read_models()`], the set Tandem runs. Imports go one
+//!   way: read models import [`projection`], the registry imports the read
+//!   models, and the runner, rebuilds, waits and lag import the registry.
 //! - [`runner`]: [`Projections`] spawns one runner task per projection. A
 //!   runner becomes leader by taking a session-level advisory lock (one
 //!   leader per projection across every process; the others stand by and
@@ -13,8 +16,9 @@
 //!   log live, woken by `NOTIFY` and polling as a fallback. Each batch and
 //!   the checkpoint move in one transaction ([`checkpoint`]), so every event
 //!   takes effect exactly once.
-//! - [`mod@rebuild`]: replays the log into fresh tables in a scratch schema
-//!   while the old ones keep serving, then swaps them in atomically. A
+//! - [`mod@rebuild`]: replays the log into fresh (unlogged) tables in a
+//!   scratch schema while the old ones keep serving, one read of the log
+//!   feeding every projection in parallel, then swaps them in atomically. A
 //!   runner does this by itself when its code's version differs from the
 //!   one that built the tables.
 //! - [`wait`]: read-your-writes. [`Waiter::wait_for`] returns once every
@@ -38,6 +42,7 @@ pub mod projection;
 pub mod queries;
 pub mod read_models;
 pub mod rebuild;
+pub mod registry;
 pub mod runner;
 mod source;
 mod sql;
@@ -47,8 +52,9 @@ pub mod wait;
 pub use checkpoint::{BatchOutcome, Checkpoint, apply_batch, checkpoints};
 pub use error::{ProjectionError, Result};
 pub use lag::{ProjectionLag, lag};
-pub use projection::{Envelope, Projection, READ_SCHEMA, find, read_models};
+pub use projection::{Envelope, Projection, READ_SCHEMA, ReadModel};
 pub use rebuild::{Phase, Progress, RebuildReport, rebuild, rebuild_projections};
+pub use registry::{find, read_models};
 pub use runner::{Projections, ProjectionsHandle, Role, RunnerOptions};
 pub use stats::{ProgramStats, program_stats};
 pub use wait::Waiter;

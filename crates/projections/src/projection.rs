@@ -1,4 +1,6 @@
-//! The [`Projection`] trait and the registry of Tandem's read models.
+//! What a projection is: the [`Projection`] trait the runner, rebuilds and
+//! tests work with, and [`ReadModel`], the shape Tandem's own read models
+//! take (constants for the name, version, tables and DDL, plus `apply`).
 //!
 //! A projection owns a few tables and turns batches of events into writes
 //! on them. It never commits: the runner (or a rebuild) opens the
@@ -6,9 +8,11 @@
 //! `read` schema or a rebuild's scratch schema), calls [`Projection::apply`]
 //! and moves the checkpoint before committing. That is why projections use
 //! unqualified table names and why their DDL is a plain script.
+//!
+//! This module imports no read model: they import it, and
+//! [`crate::registry`] lists them, so imports run one way.
 
 use std::fmt;
-use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use sqlx::PgConnection;
@@ -16,7 +20,6 @@ use tandem_domain::DomainEvent;
 use tandem_store::RecordedEvent;
 
 use crate::error::{ProjectionError, Result};
-use crate::read_models::{pairs, participation, people, programs};
 
 /// The schema the API reads from.
 pub const READ_SCHEMA: &str = "read";
@@ -48,23 +51,49 @@ pub trait Projection: Send + Sync + fmt::Debug + 'static {
     /// transaction (with `search_path` already set). Must be deterministic:
     /// the same events give the same rows, so a rebuild equals the live
     /// tables. Nothing derived from the clock or the applying process.
+    /// Batches can be large (a rebuild passes thousands of events at once),
+    /// so an implementation should fold the batch in memory and write each
+    /// table in a few set-based statements.
     fn apply<'a>(&'a self, conn: &'a mut PgConnection, events: &'a [Envelope]) -> BoxFuture<'a, Result<()>>;
 }
 
-/// Every read model of Tandem, in the order their runners start.
-#[must_use]
-pub fn read_models() -> Vec<Arc<dyn Projection>> {
-    vec![
-        Arc::new(people::PeopleProjection),
-        Arc::new(programs::ProgramsProjection),
-        Arc::new(pairs::PairsProjection),
-        Arc::new(participation::ParticipationProjection),
-    ]
+/// A read model reduced to what is its own: its identity, its DDL and its
+/// `apply`. Every `ReadModel` is a [`Projection`]; the runner, checkpoints,
+/// batching, transactions, rebuilds and swaps are shared and live elsewhere.
+pub trait ReadModel: Send + Sync + fmt::Debug + 'static {
+    /// See [`Projection::name`].
+    const NAME: &'static str;
+    /// See [`Projection::version`].
+    const VERSION: i32;
+    /// See [`Projection::tables`].
+    const TABLES: &'static [&'static str];
+    /// See [`Projection::create_sql`].
+    const CREATE_SQL: &'static str;
+
+    /// See [`Projection::apply`].
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        events: &'a [Envelope],
+    ) -> impl Future<Output = Result<()>> + Send + 'a;
 }
 
-/// The read model called `name`.
-pub fn find(name: &str) -> Result<Arc<dyn Projection>> {
-    read_models().into_iter().find(|p| p.name() == name).ok_or_else(|| ProjectionError::UnknownProjection(name.into()))
+impl<T: ReadModel> Projection for T {
+    fn name(&self) -> &str {
+        T::NAME
+    }
+    fn version(&self) -> i32 {
+        T::VERSION
+    }
+    fn tables(&self) -> &'static [&'static str] {
+        T::TABLES
+    }
+    fn create_sql(&self) -> &'static str {
+        T::CREATE_SQL
+    }
+    fn apply<'a>(&'a self, conn: &'a mut PgConnection, events: &'a [Envelope]) -> BoxFuture<'a, Result<()>> {
+        Box::pin(ReadModel::apply(self, conn, events))
+    }
 }
 
 /// Checks that a projection name can be embedded in an identifier.

@@ -55,8 +55,9 @@ use tokio::time::{Instant, sleep};
 
 use crate::checkpoint::{self, BatchOutcome, apply_batch};
 use crate::error::{ProjectionError, Result};
-use crate::projection::{Projection, READ_SCHEMA, check_name, read_models};
+use crate::projection::{Projection, READ_SCHEMA, check_name};
 use crate::rebuild::{self, Progress};
+use crate::registry::read_models;
 use crate::sql::use_schema;
 use crate::wait::Waiter;
 use crate::{RUNNER_LOCK_CLASS, source};
@@ -94,7 +95,7 @@ impl Default for RunnerOptions {
     fn default() -> Self {
         Self {
             batch_size: 500,
-            rebuild_batch_size: 1000,
+            rebuild_batch_size: rebuild::REBUILD_BATCH_SIZE,
             poll_interval: Duration::from_millis(500),
             standby_retry: Duration::from_secs(5),
             lock_check_interval: Duration::from_secs(5),
@@ -427,7 +428,7 @@ async fn run(ctx: Arc<Ctx>, projection: Arc<dyn Projection>, mut shutdown: watch
         }
         tracing::info!(projection = %name, "leading projection");
         ctx.set_role(&name, Role::Leader);
-        let outcome = lead(&ctx, projection.as_ref(), &mut lock, &mut shutdown, &mut backoff).await;
+        let outcome = lead(&ctx, &projection, &mut lock, &mut shutdown, &mut backoff).await;
         lock.release().await;
         match outcome {
             Ok(Stop::Shutdown) => break,
@@ -458,7 +459,7 @@ async fn run(ctx: Arc<Ctx>, projection: Arc<dyn Projection>, mut shutdown: watch
 /// Leads one projection until shutdown, loss of the lock, or an error.
 async fn lead(
     ctx: &Ctx,
-    projection: &dyn Projection,
+    projection: &Arc<dyn Projection>,
     lock: &mut LeaderLock,
     shutdown: &mut watch::Receiver<bool>,
     backoff: &mut Duration,
@@ -494,7 +495,7 @@ async fn lead(
         let count = events.len();
         let envelopes = source::decode(events)?;
         // Not raced with shutdown: a batch that started is finished.
-        match apply_batch(&ctx.pool, projection, cursor, &envelopes).await? {
+        match apply_batch(&ctx.pool, projection.as_ref(), cursor, &envelopes).await? {
             BatchOutcome::Applied(to) => {
                 tracing::debug!(projection = %name, events = count, checkpoint = %to, "applied batch");
                 cursor = to;
@@ -522,7 +523,7 @@ async fn lead(
 /// returns the cursor to continue after; `None` when shut down meanwhile.
 async fn prepare(
     ctx: &Ctx,
-    projection: &dyn Projection,
+    projection: &Arc<dyn Projection>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<Option<Cursor>> {
     let name = projection.name();
@@ -593,9 +594,14 @@ async fn prepare(
             "rebuild progress"
         );
     };
-    let outcome =
-        rebuild::rebuild_one(&ctx.pool, projection, ctx.options.rebuild_batch_size, &mut log_progress, Some(shutdown))
-            .await;
+    let outcome = rebuild::rebuild_one(
+        &ctx.pool,
+        projection,
+        ctx.options.rebuild_batch_size,
+        &mut log_progress,
+        Some(&*shutdown),
+    )
+    .await;
     ctx.set_role(name, Role::Leader);
     match outcome {
         Ok(report) => Ok(Some(report.position)),

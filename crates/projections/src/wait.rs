@@ -27,7 +27,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 
 use crate::NOTIFY_CHANNEL;
 use crate::error::{ProjectionError, Result};
-use crate::projection::read_models;
+use crate::registry::read_models;
 use crate::sql::cursor;
 
 /// The first delay between two polls of the checkpoint table during a wait.

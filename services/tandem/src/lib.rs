@@ -163,22 +163,11 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     with_database(&args.db, |pool| async move {
         tandem_store::MIGRATOR.run(&pool).await.context("applying migrations")?;
         let started = Instant::now();
-        let mut last_print = Instant::now() - Duration::from_secs(1);
-        let reports = tandem_projections::rebuild(&pool, projection.as_deref(), |p| {
-            if last_print.elapsed() >= Duration::from_millis(250) {
-                last_print = Instant::now();
-                let pct =
-                    if p.events_total == 0 { 100.0 } else { 100.0 * p.events_done as f64 / p.events_total as f64 };
-                eprint!(
-                    "\r{:<14} {:?} {:>5.1}%  {}/{} events  {:.0} events/s   ",
-                    p.projection, p.phase, pct, p.events_done, p.events_total, p.events_per_second
-                );
-                let _ = std::io::stderr().flush();
-            }
-        })
-        .await
-        .context("rebuilding")?;
-        eprintln!();
+        let mut bar = ReplayBar::new();
+        let reports = tandem_projections::rebuild(&pool, projection.as_deref(), |p| bar.update(&p))
+            .await
+            .context("rebuilding")?;
+        bar.finish();
         for r in &reports {
             println!(
                 "{}: {} events in {:.1}s ({:.0} events/s), now at {}",
@@ -193,6 +182,52 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         Ok(())
     })
     .await
+}
+
+/// The progress bar of `tandem replay`: events replayed by the slowest
+/// projection against the log's length, with the rate and the time left,
+/// and the phase in the message. `indicatif` draws it on stderr only when
+/// stderr is a terminal, so logs and pipes stay clean.
+struct ReplayBar {
+    bar: indicatif::ProgressBar,
+    /// Per projection: events done and phase.
+    state: std::collections::BTreeMap<String, (u64, tandem_projections::Phase)>,
+}
+
+impl ReplayBar {
+    fn new() -> Self {
+        let bar = indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
+        let style = indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{wide_bar}] {human_pos}/{human_len} events  {per_sec}  ETA {eta}  {msg}",
+        )
+        .map_or_else(|_| indicatif::ProgressStyle::default_bar(), |s| s.progress_chars("=> "));
+        bar.set_style(style);
+        Self { bar, state: std::collections::BTreeMap::new() }
+    }
+
+    fn update(&mut self, p: &tandem_projections::Progress) {
+        use tandem_projections::Phase;
+        self.state.insert(p.projection.clone(), (p.events_done, p.phase));
+        self.bar.set_length(p.events_total);
+        let slowest = self.state.values().map(|(done, _)| *done).min().unwrap_or_default();
+        self.bar.set_position(slowest);
+        let phase_of = |phase: Phase| {
+            self.state.iter().filter(|(_, (_, ph))| *ph == phase).map(|(n, _)| n.as_str()).collect::<Vec<_>>()
+        };
+        let swapping = phase_of(Phase::Swapping);
+        let msg = if !swapping.is_empty() {
+            format!("swapping {}", swapping.join(", "))
+        } else if self.state.values().all(|(_, ph)| *ph == Phase::Swapped) {
+            "swapped".to_owned()
+        } else {
+            format!("replaying {} projections", self.state.len())
+        };
+        self.bar.set_message(msg);
+    }
+
+    fn finish(self) {
+        self.bar.finish_and_clear();
+    }
 }
 
 async fn demo(args: DemoArgs) -> anyhow::Result<()> {

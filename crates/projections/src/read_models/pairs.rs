@@ -21,7 +21,6 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use sqlx::types::Json;
@@ -31,7 +30,7 @@ use tandem_domain::values::{Activity, DissolveReason, FormedBy, GroupKind, Ratin
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::projection::{Envelope, Projection};
+use crate::projection::{Envelope, ReadModel};
 use crate::sql::{insert, replace, unjson};
 
 /// The projection's name.
@@ -326,21 +325,18 @@ pub struct GoalProgressRow {
     pub recorded_at: DateTime<Utc>,
 }
 
-impl Projection for PairsProjection {
-    fn name(&self) -> &str {
-        NAME
-    }
-    fn version(&self) -> i32 {
-        1
-    }
-    fn tables(&self) -> &'static [&'static str] {
-        TABLES
-    }
-    fn create_sql(&self) -> &'static str {
-        CREATE
-    }
-    fn apply<'a>(&'a self, conn: &'a mut PgConnection, events: &'a [Envelope]) -> BoxFuture<'a, Result<()>> {
-        Box::pin(apply(conn, events))
+impl ReadModel for PairsProjection {
+    const NAME: &'static str = NAME;
+    const VERSION: i32 = 1;
+    const TABLES: &'static [&'static str] = TABLES;
+    const CREATE_SQL: &'static str = CREATE;
+
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        events: &'a [Envelope],
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        apply(conn, events)
     }
 }
 

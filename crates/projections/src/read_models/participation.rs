@@ -22,7 +22,6 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use sqlx::types::Json;
@@ -33,7 +32,7 @@ use tandem_domain::program::ProgramEvent;
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::projection::{Envelope, Projection};
+use crate::projection::{Envelope, ReadModel};
 use crate::sql::{insert, replace, unjson};
 
 /// The projection's name.
@@ -114,21 +113,18 @@ struct PairLookup {
     member_ids: Vec<Uuid>,
 }
 
-impl Projection for ParticipationProjection {
-    fn name(&self) -> &str {
-        NAME
-    }
-    fn version(&self) -> i32 {
-        1
-    }
-    fn tables(&self) -> &'static [&'static str] {
-        TABLES
-    }
-    fn create_sql(&self) -> &'static str {
-        CREATE
-    }
-    fn apply<'a>(&'a self, conn: &'a mut PgConnection, events: &'a [Envelope]) -> BoxFuture<'a, Result<()>> {
-        Box::pin(apply(conn, events))
+impl ReadModel for ParticipationProjection {
+    const NAME: &'static str = NAME;
+    const VERSION: i32 = 1;
+    const TABLES: &'static [&'static str] = TABLES;
+    const CREATE_SQL: &'static str = CREATE;
+
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        events: &'a [Envelope],
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        apply(conn, events)
     }
 }
 

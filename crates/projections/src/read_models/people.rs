@@ -25,7 +25,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use sqlx::types::Json;
@@ -35,7 +34,7 @@ use tandem_domain::values::LeaveReason;
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::projection::{Envelope, Projection};
+use crate::projection::{Envelope, ReadModel};
 use crate::sql::{insert, replace, unjson};
 
 /// The projection's name.
@@ -177,21 +176,18 @@ impl OrgRangeRow {
     }
 }
 
-impl Projection for PeopleProjection {
-    fn name(&self) -> &str {
-        NAME
-    }
-    fn version(&self) -> i32 {
-        1
-    }
-    fn tables(&self) -> &'static [&'static str] {
-        TABLES
-    }
-    fn create_sql(&self) -> &'static str {
-        CREATE
-    }
-    fn apply<'a>(&'a self, conn: &'a mut PgConnection, events: &'a [Envelope]) -> BoxFuture<'a, Result<()>> {
-        Box::pin(apply(conn, events))
+impl ReadModel for PeopleProjection {
+    const NAME: &'static str = NAME;
+    const VERSION: i32 = 1;
+    const TABLES: &'static [&'static str] = TABLES;
+    const CREATE_SQL: &'static str = CREATE;
+
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        events: &'a [Envelope],
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        apply(conn, events)
     }
 }
 

@@ -12,7 +12,6 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use sqlx::types::Json;
@@ -22,7 +21,7 @@ use tandem_domain::values::{GroupKind, Purpose};
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::projection::{Envelope, Projection};
+use crate::projection::{Envelope, ReadModel};
 use crate::sql::{replace, unjson};
 
 /// The projection's name.
@@ -126,21 +125,18 @@ pub struct EnrolmentRow {
     pub enrolled_at: DateTime<Utc>,
 }
 
-impl Projection for ProgramsProjection {
-    fn name(&self) -> &str {
-        NAME
-    }
-    fn version(&self) -> i32 {
-        1
-    }
-    fn tables(&self) -> &'static [&'static str] {
-        TABLES
-    }
-    fn create_sql(&self) -> &'static str {
-        CREATE
-    }
-    fn apply<'a>(&'a self, conn: &'a mut PgConnection, events: &'a [Envelope]) -> BoxFuture<'a, Result<()>> {
-        Box::pin(apply(conn, events))
+impl ReadModel for ProgramsProjection {
+    const NAME: &'static str = NAME;
+    const VERSION: i32 = 1;
+    const TABLES: &'static [&'static str] = TABLES;
+    const CREATE_SQL: &'static str = CREATE;
+
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        events: &'a [Envelope],
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        apply(conn, events)
     }
 }
 

@@ -182,3 +182,80 @@ async fn a_new_version_rebuilds_at_start(pool: PgPool) {
     assert_same_tables(&before, &snapshot(&pool, "read", &[people]).await);
     v2.shutdown().await;
 }
+
+/// Tables of `schema` whose storage is not permanent (`relpersistence`
+/// other than 'p'), e.g. unlogged ones.
+async fn non_permanent_tables(pool: &PgPool, schema: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = $1 AND c.relkind IN ('r', 'i') AND c.relpersistence <> 'p' ORDER BY 1",
+    )
+    .bind(schema)
+    .fetch_all(pool)
+    .await
+    .expect("persistence")
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn rebuilt_tables_are_logged_when_they_serve(pool: PgPool) {
+    let svc = CommandService::from_pool(pool.clone());
+    generate(&svc, 5, Scale { people: 20, programs: 2, enrol: 0.8, max_sessions: 3, concurrency: 2 }).await;
+    rebuild(&pool, None, |_| {}).await.expect("rebuild");
+    let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'read'")
+        .fetch_one(&pool)
+        .await
+        .expect("tables");
+    let expected: usize = read_models().iter().map(|m| m.tables().len()).sum();
+    assert_eq!(tables as usize, expected, "every table swapped in");
+    // Built unlogged for speed, but never serving unlogged: a crash after
+    // the swap must not truncate the read models.
+    assert_eq!(non_permanent_tables(&pool, "read").await, Vec::<String>::new());
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_second_rebuild_of_a_projection_is_refused(pool: PgPool) {
+    let svc = CommandService::from_pool(pool.clone());
+    generate(&svc, 6, Scale { people: 10, programs: 1, enrol: 0.8, max_sessions: 2, concurrency: 2 }).await;
+    // Hold the rebuild lock of `pairs` as a concurrent rebuild would.
+    let mut holder = pool.acquire().await.expect("conn");
+    let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext('pairs'))")
+        .bind(tandem_projections::REBUILD_LOCK_CLASS)
+        .fetch_one(&mut *holder)
+        .await
+        .expect("lock");
+    assert!(got);
+    let error = rebuild(&pool, None, |_| {}).await.expect_err("refused");
+    assert!(
+        matches!(error, tandem_projections::ProjectionError::RebuildInProgress(ref n) if n == "pairs"),
+        "{error:?}"
+    );
+    // Refused before anything was built or swapped.
+    assert_eq!(scratch_schemas(&pool).await, 0);
+    assert!(checkpoints(&pool).await.expect("checkpoints").is_empty(), "nothing swapped in");
+    sqlx::query("SELECT pg_advisory_unlock_all()").execute(&mut *holder).await.expect("unlock");
+    drop(holder);
+    rebuild(&pool, None, |_| {}).await.expect("free again");
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn one_failing_projection_stops_the_set_and_leaves_the_old_tables(pool: PgPool) {
+    use std::sync::atomic::Ordering;
+
+    use crate::support::audit::Audit;
+
+    let svc = CommandService::from_pool(pool.clone());
+    generate(&svc, 8, Scale { people: 20, programs: 2, enrol: 0.8, max_sessions: 3, concurrency: 2 }).await;
+    let people = tandem_projections::find("people").expect("people");
+    rebuild_projections(&pool, std::slice::from_ref(&people), |_| {}).await.expect("first build");
+    let before = snapshot(&pool, "read", std::slice::from_ref(&people)).await;
+    let before_checkpoint = checkpoints(&pool).await.expect("checkpoints");
+
+    let audit = Arc::new(Audit::new("rebuild"));
+    audit.gate.fail_next.store(true, Ordering::SeqCst);
+    let set: Vec<Arc<dyn Projection>> = vec![Arc::clone(&people), audit];
+    rebuild_projections(&pool, &set, |_| {}).await.expect_err("the audit projection fails");
+
+    assert_eq!(scratch_schemas(&pool).await, 0, "scratch schemas are dropped");
+    assert_same_tables(&before, &snapshot(&pool, "read", std::slice::from_ref(&people)).await);
+    assert_eq!(checkpoints(&pool).await.expect("checkpoints"), before_checkpoint, "no checkpoint moved");
+}
