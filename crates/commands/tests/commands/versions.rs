@@ -35,10 +35,12 @@ async fn commits_are_counted_and_idempotent_replays_are_not(pool: PgPool) {
     assert_eq!(appended(&registry, "ParticipantEnrolled"), 2);
 
     let meta = admin().with_idempotency_key("form-once");
-    let first = org.svc.handle(crate::support::Org::form_cmd(program, &[a, b]), &meta).await.unwrap();
+    // The same request twice: the same command, pair id included.
+    let form = crate::support::Org::form_cmd(program, &[a, b]);
+    let first = org.svc.handle(form.clone(), &meta).await.unwrap();
     assert!(!first.replayed);
     assert_eq!(appended(&registry, "PairFormed"), 1);
-    let again = org.svc.handle(crate::support::Org::form_cmd(program, &[a, b]), &meta).await.unwrap();
+    let again = org.svc.handle(form, &meta).await.unwrap();
     assert!(again.replayed);
     assert_eq!(again.events, first.events);
     assert_eq!(appended(&registry, "PairFormed"), 1, "a replay appends nothing and counts nothing");
@@ -102,6 +104,6 @@ async fn newer_events_in_a_stream(pool: PgPool) {
     }
     assert_eq!(org.event_count().await, before);
     // Another person's stream is not affected.
-    let cid = org.register("Cid", 3, None).await;
-    org.set_manager(cid, Some(ann), day(2024, 7, 1)).await.expect("other streams decide as usual");
+    let (cid, dee) = (org.register("Cid", 3, None).await, org.register("Dee", 4, None).await);
+    org.set_manager(cid, Some(dee), day(2024, 7, 1)).await.expect("other streams decide as usual");
 }
