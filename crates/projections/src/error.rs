@@ -54,6 +54,11 @@ pub enum ProjectionError {
     #[error("rebuild of projection {0:?} could not catch up with the live checkpoint; retry")]
     CatchUpStalled(String),
 
+    /// A study (metrics, survival) was asked for with input it cannot use;
+    /// `field` names the input at fault.
+    #[error("invalid {field}: {reason}")]
+    InvalidStudy { field: &'static str, reason: String },
+
     /// A page cursor that this crate did not produce.
     #[error("invalid page cursor: {0}")]
     InvalidCursor(&'static str),

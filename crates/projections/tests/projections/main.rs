@@ -15,4 +15,5 @@ mod queries;
 mod rebuild;
 mod stats;
 mod support;
+mod survival;
 mod wait_for;
