@@ -119,25 +119,29 @@ struct Params {
     types: Option<Vec<String>>,
 }
 
-fn params(q: &HashMap<String, String>) -> Result<Params, Response> {
+/// A refused parameter: its name and why.
+type Refusal = (String, &'static str);
+
+fn params(q: &HashMap<String, String>) -> Result<Params, Refusal> {
     for k in q.keys() {
         if !["format", "after", "until", "types"].contains(&k.as_str()) {
-            return Err(bad_input(k, "unknown parameter (known: format, after, until, types)"));
+            return Err((k.clone(), "unknown parameter (known: format, after, until, types)"));
         }
     }
+    let refuse = |field: &str, why: &'static str| (field.to_owned(), why);
     let format = match q.get("format") {
         None => Format::Ndjson,
-        Some(f) => f.parse().map_err(|_| bad_input("format", "expected ndjson, csv or parquet"))?,
+        Some(f) => f.parse().map_err(|_| refuse("format", "expected ndjson, csv or parquet"))?,
     };
     let after = match q.get("after") {
         None => Cursor::START,
-        Some(c) => c.parse().map_err(|_| bad_input("after", "not a cursor of this log"))?,
+        Some(c) => c.parse().map_err(|_| refuse("after", "not a cursor of this log"))?,
     };
     let until = match q.get("until") {
         None => None,
         Some(t) => Some(
             DateTime::parse_from_rfc3339(t)
-                .map_err(|_| bad_input("until", "expected an RFC 3339 instant"))?
+                .map_err(|_| refuse("until", "expected an RFC 3339 instant"))?
                 .with_timezone(&Utc),
         ),
     };
@@ -177,7 +181,7 @@ async fn events(
     };
     let p = match params(&query) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err((field, why)) => return bad_input(&field, why),
     };
     let Ok(permit) = state.running.clone().try_acquire_owned() else {
         return error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "too many exports running; retry later", None);

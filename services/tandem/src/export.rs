@@ -199,7 +199,7 @@ async fn events(pool: sqlx::PgPool, a: EventsArgs) -> anyhow::Result<()> {
         if format == Format::Parquet {
             bail!("Parquet needs a file: give --out PATH");
         }
-        Box::new(std::io::stdout().lock())
+        Box::new(std::io::stdout())
     } else if appending {
         let mut f = OpenOptions::new().read(true).append(true).create(true).open(&a.out)?;
         if !ends_with_newline(&mut f)? {

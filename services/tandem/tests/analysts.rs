@@ -90,10 +90,12 @@ async fn personal(pool: &PgPool) -> (BTreeSet<String>, BTreeSet<String>) {
         match v {
             Value::Object(m) => m.iter().for_each(|(k, v)| walk(v, Some(k), out)),
             Value::Array(a) => a.iter().for_each(|v| walk(v, key, out)),
-            Value::String(s) if key.is_some_and(|k| KEYS.contains(&k)) => {
-                if s.len() >= 6 && !s.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
-                    out.insert(s.clone());
-                }
+            Value::String(s)
+                if key.is_some_and(|k| KEYS.contains(&k))
+                    && s.len() >= 6
+                    && !s.chars().all(|c| c.is_ascii_uppercase() || c == '_') =>
+            {
+                out.insert(s.clone());
             }
             _ => {}
         }
