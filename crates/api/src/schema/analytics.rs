@@ -52,6 +52,7 @@ impl From<SurvivalCiTransform> for CiTransform {
 pub struct ReasonCount {
     /// A `DissolveReason` value.
     pub reason: String,
+    /// How many early closures gave it.
     pub count: i64,
 }
 
@@ -65,7 +66,9 @@ pub struct MetricsCell {
     /// True when the group has fewer than five people, or would give a
     /// suppressed group away by subtraction; the figures are then null.
     pub suppressed: bool,
+    /// Participants: people with an enrolment in the program.
     pub people: Option<i64>,
+    /// Participants ever in a pair of the program.
     pub matched: Option<i64>,
     /// matched / people.
     pub match_rate: Option<f64>,
@@ -82,8 +85,11 @@ pub struct MetricsCell {
     pub early_closures: Option<i64>,
     /// earlyClosures / matched.
     pub early_closure_rate: Option<f64>,
+    /// The early closures by reason.
     pub early_closure_reasons: Option<Vec<ReasonCount>>,
+    /// Goals the participants own in the program's pairs.
     pub goals_set: Option<i64>,
+    /// Of those, the goals completed.
     pub goals_completed: Option<i64>,
     /// goalsCompleted / goalsSet.
     pub goal_completion_rate: Option<f64>,
@@ -124,11 +130,13 @@ impl From<stats::Cell> for MetricsCell {
 /// A program's metrics as of an instant.
 #[derive(SimpleObject)]
 pub struct ProgramMetrics {
+    /// The program.
     pub program_id: ID,
     /// The instant the figures are computed at.
     pub as_of: DateTime<Utc>,
     /// The cursor of the last event read (null for an empty log).
     pub cursor: Option<String>,
+    /// The whole program.
     pub total: MetricsCell,
     /// One cell per enrolment month, oldest first.
     pub cohorts: Vec<MetricsCell>,
@@ -147,7 +155,9 @@ pub struct SurvivalPoint {
     pub censored: i64,
     /// The Kaplan–Meier estimate of still being employed.
     pub survival: f64,
+    /// The lower end of the confidence interval.
     pub lower: f64,
+    /// The upper end of the confidence interval.
     pub upper: f64,
 }
 
@@ -156,10 +166,13 @@ pub struct SurvivalPoint {
 pub struct SurvivalGroup {
     /// True when the group has fewer than five people: nothing else is given.
     pub suppressed: bool,
+    /// People observed.
     pub people: Option<i64>,
+    /// Departures observed before the end of the study.
     pub events: Option<i64>,
     /// The first time at which survival is at most 0.5; null if never.
     pub median_survival_days: Option<f64>,
+    /// The curve: one point per distinct time, from time 0.
     pub points: Option<Vec<SurvivalPoint>>,
 }
 
@@ -194,7 +207,9 @@ impl From<stats::RetentionGroup> for SurvivalGroup {
 pub struct LogRankTest {
     /// The chi-square statistic.
     pub statistic: f64,
+    /// The chi-square p-value.
     pub p_value: f64,
+    /// Always 1 (two groups).
     pub degrees_of_freedom: i32,
     /// Departures observed: participants, then non-participants.
     pub observed: Vec<i64>,
@@ -205,14 +220,19 @@ pub struct LogRankTest {
 /// Employment retention of participants against non-participants.
 #[derive(SimpleObject)]
 pub struct Retention {
+    /// The instant the study is computed at.
     pub as_of: DateTime<Utc>,
     /// The last day observed; later departures are censored.
     pub study_end: NaiveDate,
     /// The origin of non-participants; null when there is no program.
     pub index_date: Option<NaiveDate>,
+    /// How the intervals are built.
     pub transform: SurvivalCiTransform,
+    /// The confidence level of the intervals.
     pub confidence: f64,
+    /// People enrolled by the end of the study, from their first enrolment.
     pub participants: SurvivalGroup,
+    /// Everyone else employed on the index date, from that date.
     pub non_participants: SurvivalGroup,
     /// Null when either group is suppressed or empty.
     pub log_rank: Option<LogRankTest>,
@@ -238,8 +258,8 @@ impl AnalyticsQuery {
     async fn program_metrics(
         &self,
         ctx: &Context<'_>,
-        program_id: ID,
-        as_of: Option<DateTime<Utc>>,
+        #[graphql(desc = "The program.")] program_id: ID,
+        #[graphql(desc = "A settled instant in the past; default now.")] as_of: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<ProgramMetrics> {
         check(ctx, "programMetrics")?;
         let id: ProgramId = parse_id("programId", &program_id)?;
@@ -263,11 +283,13 @@ impl AnalyticsQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Participants of this program; default: of any program.")] program_id: Option<ID>,
-        as_of: Option<DateTime<Utc>>,
-        study_end: Option<NaiveDate>,
-        index_date: Option<NaiveDate>,
-        #[graphql(default)] transform: SurvivalCiTransform,
-        #[graphql(default = 0.95)] confidence: f64,
+        #[graphql(desc = "A settled instant in the past; default now.")] as_of: Option<DateTime<Utc>>,
+        #[graphql(desc = "The last day observed; default the day of asOf.")] study_end: Option<NaiveDate>,
+        #[graphql(desc = "The origin of non-participants; default the program's launch.")] index_date: Option<
+            NaiveDate,
+        >,
+        #[graphql(default, desc = "How the intervals are built.")] transform: SurvivalCiTransform,
+        #[graphql(default = 0.95, desc = "The confidence level of the intervals.")] confidence: f64,
     ) -> async_graphql::Result<Retention> {
         check(ctx, "retention")?;
         let program: Option<Uuid> = match &program_id {

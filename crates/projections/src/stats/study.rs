@@ -151,13 +151,14 @@ pub(crate) fn label<T: Serialize>(value: &T) -> String {
 /// Refuses an `as_of` that is in the future or not settled: a transaction
 /// that started at or before it is still open, so events stamped with an
 /// earlier time could still appear and a second read would differ.
+/// Only client sessions count (autovacuum cannot append events).
 /// Transactions of other roles are invisible to this check (their start
 /// time is hidden); Tandem's writers all run as the service's role.
 pub async fn check_as_of(store: &EventStore, as_of: DateTime<Utc>) -> Result<()> {
     let (now, oldest): (DateTime<Utc>, Option<DateTime<Utc>>) = sqlx::query_as(
         "SELECT now(), (SELECT min(xact_start) FROM pg_stat_activity
                          WHERE datname = current_database() AND pid <> pg_backend_pid()
-                           AND xact_start IS NOT NULL)",
+                           AND backend_type = 'client backend' AND xact_start IS NOT NULL)",
     )
     .fetch_one(store.pool())
     .await?;
