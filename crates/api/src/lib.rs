@@ -5,11 +5,14 @@
 //!   over websockets (`graphql-transport-ws` and legacy `graphql-ws`).
 //! * `schema` — queries, mutations and subscriptions over the read models,
 //!   the command service and the event store.
+//! * `export` — `GET /export/events`: the pseudonymous event log for
+//!   analysts, streamed as NDJSON, CSV or Parquet.
 
 pub mod app;
 pub mod auth;
 pub mod context;
 pub mod error;
+pub mod export;
 pub mod metrics;
 pub mod ops;
 pub mod policy;

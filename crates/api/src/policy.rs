@@ -118,6 +118,8 @@ pub const MATRIX: &[Rule] = &[
     q("feedback", [Deny, Own, Own, Own, Deny, Deny], "see the feedback rule below"),
     q("programStats", [Deny, All, All, Deny, Deny, All], ""),
     q("events", [Deny, All, Deny, Deny, Own, All], "integrator: person events only; analyst: pseudonymous"),
+    q("programMetrics", [Deny, All, All, Deny, Deny, All], "aggregates only; groups under 5 people suppressed"),
+    q("retention", [Deny, All, All, Deny, Deny, All], "aggregates only; groups under 5 people suppressed"),
     m("registerPerson", PEOPLE_ADMIN, ""),
     m("updatePerson", PEOPLE_ADMIN, ""),
     m("recordPersonLeft", PEOPLE_ADMIN, "also dissolves the leaver's pairs"),

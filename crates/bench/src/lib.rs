@@ -11,6 +11,8 @@
 //! 1. [`append`]: the command path at 1, 4 and 16 clients;
 //! 2. [`history`]: a history of `--events` events (not a figure);
 //! 3. [`read_all`]: one reader paging the whole log;
+//!    [`export`]: the whole log to Parquet by `tandem export events`
+//!    against a raw `COPY (SELECT …) TO`, and the exporter's peak memory;
 //! 4. [`replay`]: every projection rebuilt from that history;
 //! 5. [`api`]: a `tandem serve` process; the dashboard query and GraphQL
 //!    mutations end to end;
@@ -27,6 +29,7 @@
 pub mod api;
 pub mod append;
 pub mod db;
+pub mod export;
 pub mod history;
 pub mod read_all;
 pub mod replay;
@@ -62,11 +65,12 @@ pub enum Part {
     Mutation,
     Subscriptions,
     Stall,
+    Export,
 }
 
 impl Part {
-    pub const ALL: [Part; 7] =
         [Part::Append, Part::ReadAll, Part::Replay, Part::Query, Part::Mutation, Part::Subscriptions, Part::Stall];
+        [Part::Append, Part::ReadAll, Part::Replay, Part::Query, Part::Mutation, Part::Subscriptions, Part::Export];
 
     #[must_use]
     pub fn name(self) -> &'static str {
@@ -78,6 +82,7 @@ impl Part {
             Part::Mutation => "mutation",
             Part::Subscriptions => "subscriptions",
             Part::Stall => "stall",
+            Part::Export => "export",
         }
     }
 
@@ -158,13 +163,17 @@ async fn run_parts(opts: &BenchOptions, db: &BenchDb) -> anyhow::Result<Report> 
     if opts.runs(Part::Append) {
         append::run(opts, db, &mut report).await.context("append")?;
     }
-    let needs_history =
-        [Part::ReadAll, Part::Replay, Part::Query, Part::Mutation, Part::Subscriptions].iter().any(|p| opts.runs(*p));
+    let needs_history = [Part::ReadAll, Part::Replay, Part::Query, Part::Mutation, Part::Subscriptions, Part::Export]
+        .iter()
+        .any(|p| opts.runs(*p));
     if needs_history {
         history::generate(opts, db).await.context("generating the history")?;
     }
     if opts.runs(Part::ReadAll) {
         read_all::run(opts, db, &mut report).await.context("read-all")?;
+    }
+    if opts.runs(Part::Export) {
+        export::run(opts, db, &mut report).await.context("export")?;
     }
     if opts.runs(Part::Replay) || opts.runs(Part::Query) || opts.runs(Part::Mutation) || opts.runs(Part::Subscriptions)
     {

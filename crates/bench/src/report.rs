@@ -64,6 +64,8 @@ pub enum Goal {
     RatioAtMost(f64),
     /// ours must be at most this, in its own unit (absolute latency, memory).
     AtMost(f64),
+    /// ours must be at least this, in its own unit (absolute throughput).
+    AtLeast(f64),
 }
 
 impl fmt::Display for Goal {
@@ -72,6 +74,7 @@ impl fmt::Display for Goal {
             Self::RatioAtLeast(r) => write!(f, "≥ {r:.1}×"),
             Self::RatioAtMost(r) => write!(f, "≤ {r:.1}×"),
             Self::AtMost(v) => write!(f, "≤ {v}"),
+            Self::AtLeast(v) => write!(f, "≥ {v}"),
         }
     }
 }
@@ -133,6 +136,7 @@ impl Figure {
             Goal::RatioAtLeast(r) => self.ratio().map(|x| x >= r),
             Goal::RatioAtMost(r) => self.ratio().map(|x| x <= r),
             Goal::AtMost(v) => Some(self.ours.value <= v),
+            Goal::AtLeast(v) => Some(self.ours.value >= v),
         }
     }
 }

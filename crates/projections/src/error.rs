@@ -62,6 +62,11 @@ pub enum ProjectionError {
         source: tokio::task::JoinError,
     },
 
+    /// A study (metrics, survival) was asked for with input it cannot use;
+    /// `field` names the input at fault.
+    #[error("invalid {field}: {reason}")]
+    InvalidStudy { field: &'static str, reason: String },
+
     /// A page cursor that this crate did not produce.
     #[error("invalid page cursor: {0}")]
     InvalidCursor(&'static str),

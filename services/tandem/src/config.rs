@@ -31,6 +31,8 @@ pub enum Commands {
     Token(TokenArgs),
     /// Fill the database with a realistic demo organisation through the command path.
     Demo(DemoArgs),
+    /// Export the event log, the fact tables or a retention study for analysts.
+    Export(crate::export::ExportArgs),
     /// Run the benchmark suite in a database it creates (and drops) on the
     /// server of DATABASE_URL, printing each figure beside raw PostgreSQL.
     Bench(BenchArgs),
@@ -145,6 +147,10 @@ pub struct ServeArgs {
     /// may make per minute; 0 turns the limit off.
     #[arg(long, env = "TANDEM_RATE_LIMIT_PER_MINUTE", default_value_t = 1200)]
     pub rate_limit_per_minute: u32,
+    /// The salt of the pseudonyms in exports over HTTP (`GET /export/events`,
+    /// at least 16 bytes). Without it that endpoint refuses every export.
+    #[arg(long, env = "TANDEM_EXPORT_SALT", hide_env_values = true)]
+    pub export_salt: Option<SecretString>,
     /// Serve the GraphiQL IDE at /graphiql.
     #[arg(long, env = "TANDEM_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
     pub graphiql: bool,
@@ -208,7 +214,7 @@ pub struct BenchArgs {
     /// seconds, with figures that mean nothing, to keep the suite working.
     #[arg(long, value_enum, default_value = "full")]
     pub size: BenchSize,
-    /// Run only these parts (comma-separated): append, read-all, replay,
+    /// Run only these parts (comma-separated): append, read-all, export, replay,
     /// query, mutation, subscriptions.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod embedded;
+pub mod export;
 pub mod progress;
 pub mod telemetry;
 
@@ -59,12 +60,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Token(args) => token(&args),
         Commands::Demo(args) => demo(args).await,
         Commands::Bench(args) => bench(args).await,
+        Commands::Export(args) => {
+            let _log = telemetry::init_basic();
+            export::run(args).await
+        }
     }
 }
 
 /// A database for a one-shot command: the given URL, or the embedded
 /// cluster started for the command and stopped after it.
-async fn with_database<F, Fut>(db: &DbArgs, f: F) -> anyhow::Result<()>
+pub(crate) async fn with_database<F, Fut>(db: &DbArgs, f: F) -> anyhow::Result<()>
 where
     F: FnOnce(PgPool) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
@@ -365,12 +370,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         graphiql: args.graphiql,
         ..TransportConfig::default()
     };
+    let salt = args.export_salt.as_ref().map(|s| s.expose_secret().as_bytes().to_vec());
+    let exports = tandem_api::export::ExportState::new(state.store.clone(), verifier.clone(), salt.as_deref())
+        .context("TANDEM_EXPORT_SALT")?;
     let app = tandem_api::app::router(
         schema::build(state),
         Arc::new(ApiContext::new(verifier, pool.clone()).with_rate_limit(args.rate_limit_per_minute)),
         transport_config,
         tandem_api::ops::OpsState::new(pool.clone(), metrics, args.ready_max_lag),
-    );
+    )
+    .merge(tandem_api::export::router(exports));
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     tracing::info!(

@@ -8,6 +8,7 @@
 //!   DissolveReason, PairStatus, SessionStatus, GoalStatus, ProgramStatus),
 //!   defined once and used by the event feed too;
 //! * `query` — the root queries;
+//! * `analytics` — the analysts' metrics per cohort and retention curves;
 //! * `mutation` — one mutation per command of the domain;
 //! * `events` — the event feed's union of typed events, the process-wide
 //!   [`EventHub`] and the subscriptions.
@@ -16,6 +17,7 @@
 //! ([`loaders::Loaders`]) — never shared across requests, since loaders
 //! cache what one caller may see.
 
+pub mod analytics;
 pub mod events;
 pub mod loaders;
 pub mod mutation;
@@ -94,7 +96,7 @@ pub(crate) fn check(ctx: &Context<'_>, operation: &str) -> Result<crate::policy:
 
 /// The root query.
 #[derive(MergedObject, Default)]
-pub struct Query(query::RootQuery, events::FeedQuery);
+pub struct Query(query::RootQuery, events::FeedQuery, analytics::AnalyticsQuery);
 
 /// The root mutation.
 #[derive(MergedObject, Default)]

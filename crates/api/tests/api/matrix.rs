@@ -367,6 +367,13 @@ async fn every_operation_as_every_audience_follows_the_matrix(pool: PgPool) {
         ),
         ("programStats", "query($p: ID!) { programStats(programId: $p) { enrolled } }", json!({"p": program}), false),
         ("events", "{ events(first: 100) { edges { node { __typename } } } }", json!({}), false),
+        (
+            "programMetrics",
+            "query($p: ID!) { programMetrics(programId: $p) { total { suppressed } } }",
+            json!({"p": program}),
+            false,
+        ),
+        ("retention", "{ retention { participants { suppressed } } }", json!({}), false),
     ];
     for (op, query, vars, outsider_refused) in &queries {
         for aud in OPERATION_AUDIENCES {

@@ -16,4 +16,5 @@ mod queries;
 mod rebuild;
 mod stats;
 mod support;
+mod survival;
 mod wait_for;

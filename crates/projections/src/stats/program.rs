@@ -1,4 +1,4 @@
-//! Per-program statistics, computed on demand by one SQL statement over the
+//! Per-program head counts, computed on demand by one SQL statement over the
 //! read models rather than maintained incrementally: every figure is "as of
 //! a date", and a date-parameterised query answers any date (including the
 //! past, for trend charts) from the same rows, with nothing to keep in step.
