@@ -5,6 +5,8 @@
 //!   over websockets (`graphql-transport-ws` and legacy `graphql-ws`).
 //! * `schema` — queries, mutations and subscriptions over the read models,
 //!   the command service and the event store.
+//! * `scim` — the SCIM 2.0 server of `tandem-hris` behind the same
+//!   authentication, for integrators' identity providers.
 
 pub mod app;
 pub mod auth;
@@ -14,4 +16,5 @@ pub mod metrics;
 pub mod ops;
 pub mod policy;
 pub mod schema;
+pub mod scim;
 pub mod transport;
