@@ -137,9 +137,9 @@ impl ApiContext {
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Principal>, ContextError> {
         let token = match headers.get(axum::http::header::AUTHORIZATION) {
             None => None,
-            Some(v) => Some(bearer(
-                v.to_str().map_err(|_| ContextError::unauthenticated("malformed Authorization header"))?,
-            )?),
+            Some(v) => {
+                Some(bearer(v.to_str().map_err(|_| ContextError::unauthenticated("malformed Authorization header"))?)?)
+            }
         };
         self.principal(token).await
     }

@@ -8,6 +8,12 @@
 //! for (`name.givenName`, `phoneNumbers`, `employeeNumber`, `costCenter` …)
 //! is absent from them; a client that sends one has it ignored, as RFC 7644
 //! 3.3 allows for attributes the provider does not define.
+//!
+//! Two inputs of Tandem's extension are read but not listed, because no
+//! SCIM client reads them back and a listed attribute must be readable:
+//! `hireDate` (the start of the person's org history, fixed once they
+//! exist) and the configured termination-date attribute. GraphQL shows both
+//! (`hiredOn`, `leftOn`).
 
 use serde_json::{Value, json};
 
@@ -135,7 +141,8 @@ fn user_attributes() -> Vec<Value> {
             "displayName",
             "string",
             "The person's name. When absent, Tandem composes it from name.formatted, then name.givenName and \
-             name.familyName, then userName; the parts of `name` are not kept separately.",
+             name.familyName; without any, the person is named by their userName and displayName reads as absent. \
+             The parts of `name` are not kept separately.",
         )
         .build(),
         Attr::new("title", "string", "Job title, dated in Tandem's org history from the day it changes.").build(),
@@ -175,20 +182,16 @@ fn tandem_attributes() -> Vec<Value> {
     vec![
         Attr::new(
             "level",
-            "integer",
-            "Seniority level, 1 to 30 (1 when never given); peers are paired within a program's level gap.",
+            "string",
+            "Seniority level, \"1\" to \"30\" (\"1\" when never given; numbers are accepted too); peers are \
+             paired within a program's level gap. Every person has one, so it cannot be removed.",
         )
-        .canonical((1..=30).map(|l| json!(l)).collect())
+        .required()
+        // Canonical values are strings in RFC 7643 7; clients read them as
+        // the levels one may send.
+        .canonical((1..=30).map(|l: u8| json!(l.to_string())).collect())
         .build(),
         Attr::new("location", "string", "Where the person works.").build(),
-        Attr::new(
-            "hireDate",
-            "dateTime",
-            "The day the person joined (the day of provisioning when never given); the start of their org \
-             history. Fixed once the person exists.",
-        )
-        .mutability("immutable")
-        .build(),
     ]
 }
 
@@ -208,7 +211,12 @@ pub fn schemas(base: &str) -> Vec<Value> {
     vec![
         schema(USER_SCHEMA, "User", "A person of the organisation.", user_attributes()),
         schema(ENTERPRISE_SCHEMA, "EnterpriseUser", "Enterprise User (RFC 7643 4.3).", enterprise_attributes()),
-        schema(TANDEM_SCHEMA, "TandemUser", "Org facts Tandem keeps that SCIM has no attribute for.", tandem_attributes()),
+        schema(
+            TANDEM_SCHEMA,
+            "TandemUser",
+            "Org facts Tandem keeps that SCIM has no attribute for.",
+            tandem_attributes(),
+        ),
     ]
 }
 
@@ -224,7 +232,9 @@ pub fn resource_types(base: &str) -> Vec<Value> {
         "schema": USER_SCHEMA,
         "schemaExtensions": [
             { "schema": ENTERPRISE_SCHEMA, "required": false },
-            { "schema": TANDEM_SCHEMA, "required": false },
+            // Every person has a level; a client that sends no extension
+            // keeps the current one (or 1 for a new person).
+            { "schema": TANDEM_SCHEMA, "required": true },
         ],
         "meta": meta("ResourceType", format!("{base}/ResourceTypes/User")),
     })]

@@ -179,7 +179,9 @@ fn compare(v: &Value, op: &CompareOp, want: &CompValue, exact: bool, path: &Attr
             Ok(*op == CompareOp::Eq && as_bool(v) == Some(w))
         }
         CompValue::Number(n) => {
-            let (Some(have), Some(w)) = (v.as_f64(), n.as_f64()) else {
+            // Tandem's level is a string attribute holding a number.
+            let have = v.as_f64().or_else(|| v.as_str().and_then(|s| s.trim().parse::<f64>().ok()));
+            let (Some(have), Some(w)) = (have, n.as_f64()) else {
                 return Ok(false);
             };
             Ok(match op {
@@ -199,7 +201,8 @@ fn compare(v: &Value, op: &CompareOp, want: &CompValue, exact: bool, path: &Attr
                 if ordering_op {
                     return Err(HrisError::InvalidFilter(format!("{path} {op} cannot order booleans")));
                 }
-                return Ok(*op == CompareOp::Eq && w.parse::<bool>().ok().or_else(|| as_bool(&Value::String(w.clone()))) == Some(b));
+                return Ok(*op == CompareOp::Eq
+                    && w.parse::<bool>().ok().or_else(|| as_bool(&Value::String(w.clone()))) == Some(b));
             }
             if v.is_object() {
                 return Err(HrisError::InvalidFilter(format!(

@@ -170,7 +170,9 @@ fn manager(ext: Option<&Map<String, Value>>) -> Result<ManagerInput> {
 fn level(ext: Option<&Map<String, Value>>) -> Result<Option<i64>> {
     match ext.and_then(|e| get_ci(e, "level")) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| HrisError::invalid("level", "must be a whole number")),
+        Some(Value::Number(n)) => {
+            n.as_i64().map(Some).ok_or_else(|| HrisError::invalid("level", "must be a whole number"))
+        }
         Some(Value::String(s)) => {
             s.trim().parse().map(Some).map_err(|_| HrisError::invalid("level", "must be a whole number"))
         }
@@ -280,9 +282,11 @@ mod tests {
     #[test]
     fn manager_forms() {
         let m = |v: Value| {
-            read_json(json!({"userName": "x", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": v}}))
-                .unwrap()
-                .manager
+            read_json(
+                json!({"userName": "x", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": v}}),
+            )
+            .unwrap()
+            .manager
         };
         assert_eq!(m(json!("abc")), ManagerInput::Ref("abc".into()));
         assert_eq!(m(json!({"value": "abc"})), ManagerInput::Ref("abc".into()));

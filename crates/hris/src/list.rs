@@ -100,7 +100,8 @@ enum Key {
 
 fn sort_key(doc: &Map<String, Value>, path: &AttrPath) -> Option<Key> {
     values_at(doc, path).into_iter().find_map(|v| match v {
-        Value::String(s) => Some(Key::Text(s.to_lowercase())),
+        // Numbers held as strings (Tandem's level) sort as numbers.
+        Value::String(s) => Some(s.trim().parse::<f64>().map_or_else(|_| Key::Text(s.to_lowercase()), Key::Num)),
         Value::Number(n) => n.as_f64().map(Key::Num),
         Value::Bool(b) => Some(Key::Text(b.to_string())),
         _ => None,
@@ -110,16 +111,14 @@ fn sort_key(doc: &Map<String, Value>, path: &AttrPath) -> Option<Key> {
 /// Sorts documents by `sort_by` (values absent last, whatever the order).
 pub fn sort(docs: &mut [Map<String, Value>], sort_by: &str, descending: bool) {
     let path = attr_path(sort_by);
-    docs.sort_by(|a, b| {
-        match (sort_key(a, &path), sort_key(b, &path)) {
-            (Some(x), Some(y)) => {
-                let o = x.partial_cmp(&y).unwrap_or(Ordering::Equal);
-                if descending { o.reverse() } else { o }
-            }
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (None, None) => Ordering::Equal,
+    docs.sort_by(|a, b| match (sort_key(a, &path), sort_key(b, &path)) {
+        (Some(x), Some(y)) => {
+            let o = x.partial_cmp(&y).unwrap_or(Ordering::Equal);
+            if descending { o.reverse() } else { o }
         }
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
     });
 }
 
@@ -191,7 +190,9 @@ fn copy_path(from: &Map<String, Value>, to: &mut Map<String, Value>, path: &str)
         (Some(s), Value::Array(a)) => {
             let picked: Vec<Value> = a
                 .iter()
-                .filter_map(|el| el.as_object().and_then(|o| find_key(o, s).map(|sk| json!({ sk.clone(): o[sk].clone() }))))
+                .filter_map(|el| {
+                    el.as_object().and_then(|o| find_key(o, s).map(|sk| json!({ sk.clone(): o[sk].clone() })))
+                })
                 .collect();
             dst.insert(key.clone(), Value::Array(picked));
         }
@@ -271,11 +272,13 @@ mod tests {
 
     #[test]
     fn parameters() {
-        let q = Query::from_pairs(&pairs(&[("startIndex", "0"), ("count", "5000"), ("sortOrder", "descending")])).unwrap();
+        let q =
+            Query::from_pairs(&pairs(&[("startIndex", "0"), ("count", "5000"), ("sortOrder", "descending")])).unwrap();
         assert_eq!((q.start_index, q.count, q.descending), (1, MAX_RESULTS, true));
         assert!(Query::from_pairs(&pairs(&[("count", "x")])).is_err());
         assert!(Query::from_pairs(&pairs(&[("sortOrder", "sideways")])).is_err());
-        let q = Query::from_search(&json!({"filter": "userName pr", "attributes": ["userName", "emails"], "count": 2})).unwrap();
+        let q = Query::from_search(&json!({"filter": "userName pr", "attributes": ["userName", "emails"], "count": 2}))
+            .unwrap();
         assert_eq!(q.attributes, vec!["userName", "emails"]);
         assert_eq!(q.count, 2);
     }
@@ -294,7 +297,11 @@ mod tests {
             json!({"id": "1", "schemas": ["s"], "userName": "u", "emails": [{"value": "a@b.c"}],
                    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "d"}})
         );
-        let s = select(doc, &[], &["title".into(), "id".into(), "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager".into()]);
+        let s = select(
+            doc,
+            &[],
+            &["title".into(), "id".into(), "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager".into()],
+        );
         assert!(s.get("title").is_none() && s.get("id").is_some());
         assert!(s["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"].get("manager").is_none());
     }

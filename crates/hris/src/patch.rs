@@ -98,6 +98,9 @@ fn at_path(doc: &mut Map<String, Value>, kind: Op, path: &str, value: Option<Val
             }
             (_, Some(Value::Object(v))) => {
                 for (k, x) in v {
+                    if k.eq_ignore_ascii_case("schemas") {
+                        continue;
+                    }
                     at_path(doc, kind, &format!("{urn}:{k}"), Some(x))?;
                 }
                 Ok(())
@@ -193,7 +196,9 @@ fn plain(holder: &mut Map<String, Value>, key: &str, sub: Option<&str>, kind: Op
         }
         (_, Some(s)) => {
             let Some(v) = value else { return Ok(()) };
-            let slot = holder.entry(key.to_owned()).or_insert_with(|| if multi { Value::Array(vec![]) } else { Value::Object(Map::new()) });
+            let slot = holder
+                .entry(key.to_owned())
+                .or_insert_with(|| if multi { Value::Array(vec![]) } else { Value::Object(Map::new()) });
             match slot {
                 Value::Array(a) => {
                     if a.is_empty() {
@@ -379,12 +384,13 @@ mod tests {
         let d = patched(json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "a@new.example"}]))
             .unwrap();
         assert_eq!(d["emails"][0]["value"], json!("a@new.example"));
-        let d = patched(json!([{"op": "add", "path": "emails[type eq \"home\"].value", "value": "h@x.example"}]))
-            .unwrap();
+        let d =
+            patched(json!([{"op": "add", "path": "emails[type eq \"home\"].value", "value": "h@x.example"}])).unwrap();
         assert_eq!(d["emails"][1], json!({"type": "home", "value": "h@x.example"}));
         let d = patched(json!([{"op": "remove", "path": "emails[value eq \"ada@example.com\"]"}])).unwrap();
         assert_eq!(d["emails"], json!([]));
-        let e = patched(json!([{"op": "replace", "path": "emails[value co \"zzz\"].value", "value": "x"}])).unwrap_err();
+        let e =
+            patched(json!([{"op": "replace", "path": "emails[value co \"zzz\"].value", "value": "x"}])).unwrap_err();
         assert_eq!(e.scim_type(), Some("noTarget"));
     }
 
@@ -406,8 +412,14 @@ mod tests {
     fn refusals() {
         assert_eq!(patched(json!([{"op": "remove"}])).unwrap_err().scim_type(), Some("noTarget"));
         assert_eq!(patched(json!([{"op": "move", "path": "title"}])).unwrap_err().scim_type(), Some("invalidSyntax"));
-        assert_eq!(patched(json!([{"op": "replace", "path": "id", "value": "x"}])).unwrap_err().scim_type(), Some("mutability"));
-        assert_eq!(patched(json!([{"op": "replace", "path": "emails[type eq", "value": "x"}])).unwrap_err().scim_type(), Some("invalidPath"));
+        assert_eq!(
+            patched(json!([{"op": "replace", "path": "id", "value": "x"}])).unwrap_err().scim_type(),
+            Some("mutability")
+        );
+        assert_eq!(
+            patched(json!([{"op": "replace", "path": "emails[type eq", "value": "x"}])).unwrap_err().scim_type(),
+            Some("invalidPath")
+        );
         assert_eq!(patched(json!([])).unwrap_err().scim_type(), Some("invalidSyntax"));
     }
 

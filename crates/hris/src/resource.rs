@@ -11,7 +11,7 @@
 //! an extension attribute may be named by its full URN path
 //! (`urn:…:enterprise:2.0:User:department`) or, leniently, by its bare name.
 
-use chrono::{NaiveDate, SecondsFormat};
+use chrono::SecondsFormat;
 use serde_json::{Map, Value, json};
 use tandem_projections::queries::PersonView;
 
@@ -28,12 +28,6 @@ pub fn etag(version: i32) -> String {
     format!("W/\"{version}\"")
 }
 
-/// A date as a SCIM dateTime (midnight UTC).
-#[must_use]
-pub fn date_time(d: NaiveDate) -> String {
-    format!("{}T00:00:00Z", d.format("%Y-%m-%d"))
-}
-
 /// The address of a user resource.
 #[must_use]
 pub fn user_location(base: &str, id: impl std::fmt::Display) -> String {
@@ -47,7 +41,9 @@ pub fn user_document(p: &PersonView, base: &str) -> Value {
     let mut schemas = vec![json!(USER_SCHEMA)];
     doc.insert("id".into(), json!(p.person_id.to_string()));
     doc.insert("userName".into(), json!(p.external_id));
-    if let Some(n) = &p.name {
+    // A person provisioned without a name is named by their userName in
+    // Tandem (a name is required there); SCIM shows that as no displayName.
+    if let Some(n) = p.name.as_ref().filter(|n| **n != p.external_id) {
         doc.insert("displayName".into(), json!(n));
     }
     if p.title != UNASSIGNED {
@@ -69,11 +65,10 @@ pub fn user_document(p: &PersonView, base: &str) -> Value {
         doc.insert(ENTERPRISE_SCHEMA.into(), Value::Object(enterprise));
     }
     let mut tandem = Map::new();
-    tandem.insert("level".into(), json!(p.level));
+    tandem.insert("level".into(), json!(p.level.to_string()));
     if let Some(l) = &p.location {
         tandem.insert("location".into(), json!(l));
     }
-    tandem.insert("hireDate".into(), json!(date_time(p.hired_on)));
     schemas.push(json!(TANDEM_SCHEMA));
     doc.insert(TANDEM_SCHEMA.into(), Value::Object(tandem));
     doc.insert("schemas".into(), Value::Array(schemas));
@@ -156,7 +151,8 @@ pub fn locate(doc: &Map<String, Value>, uri: Option<&str>, name: &str) -> Option
     None
 }
 
-const CORE: &[&str] = &["id", "externalId", "userName", "displayName", "name", "title", "active", "emails", "meta", "schemas"];
+const CORE: &[&str] =
+    &["id", "externalId", "userName", "displayName", "name", "title", "active", "emails", "meta", "schemas"];
 
 fn is_core(name: &str) -> bool {
     CORE.iter().any(|c| c.eq_ignore_ascii_case(name))
@@ -166,7 +162,7 @@ fn defined_in(urn: &str, name: &str) -> bool {
     let names: &[&str] = if urn == ENTERPRISE_SCHEMA {
         &["department", "manager", "employeeNumber", "division", "organization", "costCenter"]
     } else {
-        &["level", "location", "hireDate"]
+        &["level", "location", "hireDate", "terminationDate"]
     };
     names.iter().any(|n| n.eq_ignore_ascii_case(name))
 }

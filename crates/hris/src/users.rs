@@ -59,7 +59,8 @@ pub struct ScimConfig {
 }
 
 /// The default termination-date attribute.
-pub const DEFAULT_TERMINATION_ATTRIBUTE: &str = "urn:ietf:params:scim:schemas:extension:tandem:2.0:User:terminationDate";
+pub const DEFAULT_TERMINATION_ATTRIBUTE: &str =
+    "urn:ietf:params:scim:schemas:extension:tandem:2.0:User:terminationDate";
 
 impl Default for ScimConfig {
     fn default() -> Self {
@@ -112,7 +113,9 @@ impl ScimState {
     /// Database failures.
     pub async fn candidates(&self, user_name: Option<&str>) -> Result<Vec<PersonView>> {
         let people = match user_name {
-            Some(u) => queries::person_by_external_id(&self.pool, u, today()).await.map_err(internal)?.into_iter().collect(),
+            Some(u) => {
+                queries::person_by_external_id(&self.pool, u, today()).await.map_err(internal)?.into_iter().collect()
+            }
             None => queries::all_people(&self.pool, today(), SCAN_LIMIT).await.map_err(internal)?,
         };
         Ok(people.into_iter().filter(|p| !p.erased).collect())
@@ -328,9 +331,7 @@ pub fn plan_update(
 ) -> Result<Vec<PersonCommand>> {
     let id = current.person_id;
     if !input.user_name.eq_ignore_ascii_case(&current.external_id) {
-        return Err(HrisError::Mutability(
-            "userName is the person's external id in Tandem and cannot change".into(),
-        ));
+        return Err(HrisError::Mutability("userName is the person's external id in Tandem and cannot change".into()));
     }
     if input.hire_date.is_some_and(|d| d != current.hired_on) {
         return Err(HrisError::Mutability("hireDate cannot change once the person exists".into()));

@@ -27,8 +27,8 @@ use tandem_projections::{Projections, Waiter};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{
-    BenchArgs, BenchSize, Cli, Commands, DbArgs, DemoArgs, JwtArgs, ReplayArgs, RevokeArgs, ServeArgs, TokenAction, TokenArgs,
-    parse_ttl,
+    BenchArgs, BenchSize, Cli, Commands, DbArgs, DemoArgs, JwtArgs, ReplayArgs, RevokeArgs, ServeArgs, TokenAction,
+    TokenArgs, parse_ttl,
 };
 use crate::embedded::EmbeddedPostgres;
 

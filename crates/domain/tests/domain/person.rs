@@ -447,12 +447,12 @@ fn a_leaver_may_be_corrected() {
     // The HRIS corrects a leaver's title after the fact; the correction is
     // recorded and they stay gone.
     let c = update(ada(), 1, PersonChanges { title: Some(st("Lead")), ..PersonChanges::default() });
-    let state = given([person_registered(ada(), 3, None), left(ada(), 10)])
-        .when(c, &no_ctx())
-        .then_events([PersonEvent::PersonUpdated(PersonUpdated {
+    let state = given([person_registered(ada(), 3, None), left(ada(), 10)]).when(c, &no_ctx()).then_events([
+        PersonEvent::PersonUpdated(PersonUpdated {
             person_id: ada(),
             changes: PersonChanges { title: Some(st("Lead")), ..PersonChanges::default() },
             effective_on: day(1),
-        })]);
+        }),
+    ]);
     assert!(state.has_left());
 }

@@ -318,13 +318,11 @@ pub async fn people_by_external_ids(
 /// filter on attributes the read model has no index for (SCIM filters): the
 /// caller evaluates the filter over this set.
 pub async fn all_people(pool: &PgPool, on: NaiveDate, limit: i64) -> Result<Vec<PersonView>> {
-    let rows: Vec<Json<PersonView>> = sqlx::query_scalar(person_view_sql!(
-        "NOT p.erased",
-        "ORDER BY p.person_id LIMIT $1"
-    ))
-    .bind(limit)
-    .bind(on)
-    .fetch_all(pool)
-    .await?;
+    let rows: Vec<Json<PersonView>> =
+        sqlx::query_scalar(person_view_sql!("NOT p.erased", "ORDER BY p.person_id LIMIT $1"))
+            .bind(limit)
+            .bind(on)
+            .fetch_all(pool)
+            .await?;
     Ok(unjson(rows))
 }

@@ -147,8 +147,13 @@ async fn entra_id_provisioning_cycle(pool: PgPool) {
     assert_eq!(person(&s, &ada).await["leftOn"], Value::Null);
 
     // Manager removal as Entra sends it.
-    patch(&s, &token, &ada, json!([{"op": "Remove", "path": format!("{ENTERPRISE}:manager"), "value": [{"value": new_boss}]}]))
-        .await;
+    patch(
+        &s,
+        &token,
+        &ada,
+        json!([{"op": "Remove", "path": format!("{ENTERPRISE}:manager"), "value": [{"value": new_boss}]}]),
+    )
+    .await;
     assert_eq!(person(&s, &ada).await["manager"], Value::Null);
 }
 
@@ -174,8 +179,15 @@ async fn okta_provisioning_cycle(pool: PgPool) {
     bob[ENTERPRISE] = json!({"manager": {"value": boss, "displayName": "Karen Jones"}, "department": "Sales"});
     let bob_id = create(&s, &token, bob.clone()).await;
     // Okta's lookup is case-insensitive, and so is uniqueness.
-    let (_, _, l) =
-        s.scim(&token, Method::GET, "/Users?filter=userName+eq+%22BOB%40example.com%22&startIndex=1&count=100", None, &[]).await;
+    let (_, _, l) = s
+        .scim(
+            &token,
+            Method::GET,
+            "/Users?filter=userName+eq+%22BOB%40example.com%22&startIndex=1&count=100",
+            None,
+            &[],
+        )
+        .await;
     assert_eq!(l["Resources"][0]["id"], json!(bob_id));
     let (status, _, e) = s.scim(&token, Method::POST, "/Users", Some(okta("Bob@Example.com", "B", "S")), &[]).await;
     assert_eq!((status, e["scimType"].clone()), (409, json!("uniqueness")), "{e}");
@@ -197,8 +209,13 @@ async fn okta_provisioning_cycle(pool: PgPool) {
     assert_eq!(b["active"], true);
     // Manager change to a new manager given by userName, as a bare string.
     let new_boss = create(&s, &token, okta("lee@example.com", "Lee", "Wong")).await;
-    patch(&s, &token, &bob_id, json!([{"op": "replace", "path": format!("{ENTERPRISE}:manager"), "value": "lee@example.com"}]))
-        .await;
+    patch(
+        &s,
+        &token,
+        &bob_id,
+        json!([{"op": "replace", "path": format!("{ENTERPRISE}:manager"), "value": "lee@example.com"}]),
+    )
+    .await;
     let p = person(&s, &bob_id).await;
     assert_eq!(p["now"]["manager"]["id"], json!(new_boss));
     assert_eq!(p["now"]["department"], "Enterprise Sales");

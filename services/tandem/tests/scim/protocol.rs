@@ -35,7 +35,9 @@ fn ids(list: &Value) -> Vec<String> {
 async fn queries_filter_sort_page_and_select(pool: PgPool) {
     let s = serve(&pool).await;
     let (t, _) = integrator_token().await;
-    for (n, title, level) in [("ann", "Engineer", 2), ("bea", "Designer", 5), ("cid", "Engineer", 7), ("dan", "Manager", 9)] {
+    for (n, title, level) in
+        [("ann", "Engineer", 2), ("bea", "Designer", 5), ("cid", "Engineer", 7), ("dan", "Manager", 9)]
+    {
         create(&s, &t, user(n, title, level)).await;
     }
     let q = |query: &str| {
@@ -51,7 +53,10 @@ async fn queries_filter_sort_page_and_select(pool: PgPool) {
     let (_, _, l) = q("filter=emails%5Btype+eq+%22work%22+and+value+ew+%22example.com%22%5D&sortBy=displayName").await;
     assert_eq!(l["totalResults"], 4);
     let (_, _, l) = q("sortBy=urn:ietf:params:scim:schemas:extension:tandem:2.0:User:level&startIndex=2&count=2").await;
-    assert_eq!((l["totalResults"].clone(), l["startIndex"].clone(), l["itemsPerPage"].clone()), (json!(4), json!(2), json!(2)));
+    assert_eq!(
+        (l["totalResults"].clone(), l["startIndex"].clone(), l["itemsPerPage"].clone()),
+        (json!(4), json!(2), json!(2))
+    );
     assert_eq!(ids(&l), vec!["bea", "cid"]);
     let (_, _, l) = q("count=0").await;
     assert_eq!((l["totalResults"].clone(), l["Resources"].clone()), (json!(4), json!([])));
@@ -105,7 +110,8 @@ async fn refusals_are_scim_errors(pool: PgPool) {
     let (t, _) = integrator_token().await;
     let (id, _) = create(&s, &t, user("fay", "Engineer", 3)).await;
     let path = format!("/Users/{id}");
-    let err = |(status, _, b): (u16, reqwest::header::HeaderMap, Value)| (status, b["scimType"].as_str().map(str::to_owned));
+    let err =
+        |(status, _, b): (u16, reqwest::header::HeaderMap, Value)| (status, b["scimType"].as_str().map(str::to_owned));
     // userName is fixed once the person exists.
     let mut renamed = user("fay2", "Engineer", 3);
     renamed["emails"] = json!([{"value": "fay@example.com"}]);
@@ -114,20 +120,46 @@ async fn refusals_are_scim_errors(pool: PgPool) {
     let mut same = user("FAY", "Engineer", 3);
     same["emails"] = json!([{"value": "fay@example.com"}]);
     assert_eq!(s.scim(&t, Method::PUT, &path, Some(same), &[]).await.0, 200);
-    assert_eq!(err(s.scim(&t, Method::POST, "/Users", Some(user("Fay", "x", 1)), &[]).await), (409, Some("uniqueness".into())));
-    assert_eq!(err(s.scim(&t, Method::POST, "/Users", Some(json!({"displayName": "x"})), &[]).await), (400, Some("invalidValue".into())));
-    assert_eq!(err(s.scim(&t, Method::POST, "/Users", Some(json!({"userName": "nomail"})), &[]).await), (400, Some("invalidValue".into())));
+    assert_eq!(
+        err(s.scim(&t, Method::POST, "/Users", Some(user("Fay", "x", 1)), &[]).await),
+        (409, Some("uniqueness".into()))
+    );
+    assert_eq!(
+        err(s.scim(&t, Method::POST, "/Users", Some(json!({"displayName": "x"})), &[]).await),
+        (400, Some("invalidValue".into()))
+    );
+    assert_eq!(
+        err(s.scim(&t, Method::POST, "/Users", Some(json!({"userName": "nomail"})), &[]).await),
+        (400, Some("invalidValue".into()))
+    );
     let mut bad_level = user("gus", "x", 99);
     bad_level["active"] = json!("perhaps");
     assert_eq!(err(s.scim(&t, Method::POST, "/Users", Some(bad_level), &[]).await), (400, Some("invalidValue".into())));
     let mut self_managed = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": {"value": id}}]});
-    assert_eq!(err(s.scim(&t, Method::PATCH, &path, Some(self_managed.clone()), &[]).await), (400, Some("invalidValue".into())));
+    assert_eq!(
+        err(s.scim(&t, Method::PATCH, &path, Some(self_managed.clone()), &[]).await),
+        (400, Some("invalidValue".into()))
+    );
     self_managed["Operations"][0]["path"] = json!("emails[value");
     assert_eq!(err(s.scim(&t, Method::PATCH, &path, Some(self_managed), &[]).await), (400, Some("invalidPath".into())));
-    let r = reqwest::Client::new().post(format!("{}/Users", s.url)).bearer_auth(&t).header("content-type", "text/plain").body("x").send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}/Users", s.url))
+        .bearer_auth(&t)
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 415);
-    let r = reqwest::Client::new().post(format!("{}/Users", s.url)).bearer_auth(&t).header("content-type", "application/scim+json").body("{").send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}/Users", s.url))
+        .bearer_auth(&t)
+        .header("content-type", "application/scim+json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     // Groups are not served; unknown addresses are SCIM 404s.
     let (status, _, b) = s.scim(&t, Method::GET, "/Groups", None, &[]).await;
@@ -164,14 +196,22 @@ async fn delete_erases_and_answers_404_after(pool: PgPool) {
 async fn racing_creates_of_one_user_name_make_one_user(pool: PgPool) {
     let s = serve(&pool).await;
     let (t, _) = integrator_token().await;
-    let spellings = ["jo@example.com", "JO@example.com", "Jo@Example.com", "jO@example.COM", "jo@EXAMPLE.com", "JO@EXAMPLE.COM"];
+    let spellings =
+        ["jo@example.com", "JO@example.com", "Jo@Example.com", "jO@example.COM", "jo@EXAMPLE.com", "JO@EXAMPLE.COM"];
     let mut tasks = Vec::new();
     for u in spellings {
         let body = json!({"userName": u, "emails": [{"value": "jo@example.com"}]});
         let url = format!("{}/Users", s.url);
         let t = t.clone();
         tasks.push(tokio::spawn(async move {
-            let r = reqwest::Client::new().post(url).bearer_auth(t).header("content-type", "application/scim+json").body(body.to_string()).send().await.unwrap();
+            let r = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(t)
+                .header("content-type", "application/scim+json")
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap();
             let status = r.status().as_u16();
             let b: Value = r.json().await.unwrap();
             (status, b)
