@@ -248,6 +248,7 @@ pub fn user_name_eq(filter: &Filter) -> Option<&str> {
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -215,6 +215,7 @@ pub fn read(doc: &Map<String, Value>, termination_path: &str) -> Result<UserInpu
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use super::*;
     use serde_json::json;

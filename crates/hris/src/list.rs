@@ -263,6 +263,7 @@ pub fn list_response(total: usize, start_index: usize, page: Vec<Value>) -> Valu
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use super::*;
 

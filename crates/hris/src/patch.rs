@@ -334,6 +334,7 @@ fn filtered(
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use super::*;
     use crate::discovery::ENTERPRISE_SCHEMA;
