@@ -1,6 +1,7 @@
 //! The whole HTTP application: the GraphQL transport (`/graphql`,
 //! `/graphiql`), the operational endpoints (`/healthz`, `/readyz`,
-//! `/metrics`), HTTP metrics and a tracing span per request.
+//! `/metrics`), any further routes (the SCIM server), HTTP metrics and a
+//! tracing span per request.
 
 use std::sync::Arc;
 
@@ -18,9 +19,22 @@ pub fn router(
     transport_config: TransportConfig,
     ops_state: OpsState,
 ) -> Router {
+    router_with(schema, context, transport_config, ops_state, Router::new())
+}
+
+/// [`router`] with more routes beside GraphQL (the SCIM server at
+/// `/scim/v2`, say), served under the same metrics and tracing.
+pub fn router_with(
+    schema: TandemSchema,
+    context: Arc<dyn RequestContext>,
+    transport_config: TransportConfig,
+    ops_state: OpsState,
+    extra: Router,
+) -> Router {
     let metrics = ops_state.metrics.clone();
     transport::router(schema, context, transport_config)
         .merge(ops::router(ops_state))
+        .merge(extra)
         // `route_layer` runs after routing, so the matched path is known
         // and unmatched paths never become metric labels.
         .route_layer(ops::http_metrics_layer(metrics))

@@ -28,7 +28,7 @@ use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter as Gcra};
 use sqlx::PgPool;
 
-use crate::auth::{Principal, Verifier};
+use crate::auth::{Principal, Revocations, Verifier};
 use crate::schema::Viewer;
 use crate::schema::loaders::Loaders;
 use crate::transport::{ContextError, RequestContext, RequestData};
@@ -156,6 +156,8 @@ pub struct ApiContext {
     verifier: Arc<Verifier>,
     pool: PgPool,
     limiter: Option<RateLimiter>,
+    /// The deny list of revoked tokens; `None` checks nothing.
+    revocations: Option<Revocations>,
 }
 
 impl std::fmt::Debug for ApiContext {
@@ -168,7 +170,14 @@ impl ApiContext {
     /// A context verifying tokens with `verifier` and loading from `pool`.
     #[must_use]
     pub fn new(verifier: Arc<Verifier>, pool: PgPool) -> Self {
-        Self { verifier, pool, limiter: None }
+        Self { verifier, pool, limiter: None, revocations: None }
+    }
+
+    /// Refuses tokens whose `jti` is on `revocations`' deny list.
+    #[must_use]
+    pub fn with_revocations(mut self, revocations: Revocations) -> Self {
+        self.revocations = Some(revocations);
+        self
     }
 
     /// Limits each subject to `per_minute` requests a minute (0: no limit).
@@ -178,7 +187,7 @@ impl ApiContext {
         self
     }
 
-    fn principal(&self, token: Option<&str>) -> Result<Option<Principal>, ContextError> {
+    async fn principal(&self, token: Option<&str>) -> Result<Option<Principal>, ContextError> {
         let principal = match token {
             None => None,
             Some(t) => Some(self.verifier.verify(t).map_err(|e| {
@@ -186,12 +195,32 @@ impl ApiContext {
                 ContextError::unauthenticated(format!("invalid token: {e}"))
             })?),
         };
+        if let (Some(revocations), Some(p)) = (&self.revocations, &principal) {
+            check_not_revoked(revocations, p).await?;
+        }
         if let (Some(limiter), Some(p)) = (&self.limiter, &principal)
             && let Budget::Exhausted { retry_after } = limiter.check(p.subject())
         {
             return Err(limiter.refusal(retry_after));
         }
         Ok(principal)
+    }
+
+    /// The caller of an HTTP request from its `Authorization` header, with
+    /// every check GraphQL requests get (signature and claims, the deny
+    /// list, the rate limit); `None` without a header. For the endpoints
+    /// beside GraphQL, such as SCIM.
+    ///
+    /// # Errors
+    /// The [`ContextError`] to answer with.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Principal>, ContextError> {
+        let token = match headers.get(axum::http::header::AUTHORIZATION) {
+            None => None,
+            Some(v) => {
+                Some(bearer(v.to_str().map_err(|_| ContextError::unauthenticated("malformed Authorization header"))?)?)
+            }
+        };
+        self.principal(token).await
     }
 
     fn data(&self, principal: Option<Principal>) -> RequestData {
@@ -207,8 +236,32 @@ impl ApiContext {
     }
 }
 
+/// Refuses a principal whose token was revoked; fails closed when the deny
+/// list cannot be read.
+///
+/// # Errors
+/// `UNAUTHENTICATED` for a revoked token, `INTERNAL_SERVER_ERROR` when the
+/// deny list is unreadable.
+pub async fn check_not_revoked(revocations: &Revocations, p: &Principal) -> Result<(), ContextError> {
+    let Some(jti) = p.token_id() else { return Ok(()) };
+    match revocations.is_revoked(jti).await {
+        Ok(false) => Ok(()),
+        Ok(true) => {
+            tracing::info!(jti, subject = p.subject(), "revoked token refused");
+            Err(ContextError::unauthenticated("invalid token: the token was revoked"))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reading the token deny list failed");
+            Err(ContextError {
+                code: crate::transport::codes::INTERNAL_SERVER_ERROR,
+                message: "the token could not be checked; retry".to_owned(),
+            })
+        }
+    }
+}
+
 /// The token of an `Authorization: Bearer …` value.
-fn bearer(value: &str) -> Result<&str, ContextError> {
+pub fn bearer(value: &str) -> Result<&str, ContextError> {
     let (scheme, token) =
         value.trim().split_once(' ').ok_or_else(|| ContextError::unauthenticated("expected `Bearer <token>`"))?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
@@ -219,15 +272,7 @@ fn bearer(value: &str) -> Result<&str, ContextError> {
 
 impl RequestContext for ApiContext {
     fn http<'a>(&'a self, headers: &'a HeaderMap) -> BoxFuture<'a, Result<RequestData, ContextError>> {
-        Box::pin(async move {
-            let token = match headers.get(axum::http::header::AUTHORIZATION) {
-                None => None,
-                Some(v) => Some(bearer(
-                    v.to_str().map_err(|_| ContextError::unauthenticated("malformed Authorization header"))?,
-                )?),
-            };
-            Ok(self.data(self.principal(token)?))
-        })
+        Box::pin(async move { Ok(self.data(self.authenticate(headers).await?)) })
     }
 
     fn websocket(&self, init_payload: Option<serde_json::Value>) -> BoxFuture<'_, Result<RequestData, ContextError>> {
@@ -239,7 +284,7 @@ impl RequestContext for ApiContext {
                 (None, Some(t)) => Some(t),
                 (None, None) => None,
             };
-            Ok(self.data(self.principal(token)?))
+            Ok(self.data(self.principal(token).await?))
         })
     }
 

@@ -7,6 +7,8 @@
 //!   the command service and the event store.
 //! * `export` — `GET /export/events`: the pseudonymous event log for
 //!   analysts, streamed as NDJSON, CSV or Parquet.
+//! * `scim` — the SCIM 2.0 server of `tandem-hris` behind the same
+//!   authentication, for integrators' identity providers.
 
 pub mod app;
 pub mod auth;
@@ -17,4 +19,5 @@ pub mod metrics;
 pub mod ops;
 pub mod policy;
 pub mod schema;
+pub mod scim;
 pub mod transport;

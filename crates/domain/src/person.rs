@@ -334,10 +334,11 @@ pub fn decide(state: &Person, command: PersonCommand, ctx: &PersonContext) -> Re
             })])
         }
         PersonCommand::Update(c) => {
+            // A person who left may still be corrected: the HRIS fixes a
+            // leaver's title or manager after the fact, and the org history
+            // analysts read should hold the correction. Nothing else happens
+            // to them (no pairs, no enrolments, no sessions).
             let id = state.require_active(c.person_id)?;
-            if state.has_left() {
-                return Err(DomainError::PersonHasLeft(id));
-            }
             // Drop what would not change, so a repeated HRIS sync appends nothing.
             let mut changes = c.changes;
             if changes.name.as_ref() == state.name.as_ref() {

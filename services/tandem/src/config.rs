@@ -27,7 +27,7 @@ pub enum Commands {
     Migrate(DbArgs),
     /// Rebuild read models from the event log into fresh tables and swap them in.
     Replay(ReplayArgs),
-    /// Mint a development token signed with the configured HS256 secret.
+    /// Mint a token signed with the configured HS256 secret, or revoke one (`token revoke JTI`).
     Token(TokenArgs),
     /// Fill the database with a realistic demo organisation through the command path.
     Demo(DemoArgs),
@@ -154,6 +154,8 @@ pub struct ServeArgs {
     /// Serve the GraphiQL IDE at /graphiql.
     #[arg(long, env = "TANDEM_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
     pub graphiql: bool,
+    #[command(flatten)]
+    pub scim: ScimArgs,
 }
 
 impl ServeArgs {
@@ -173,20 +175,63 @@ pub struct ReplayArgs {
     pub projection: Option<String>,
 }
 
-/// `tandem token`.
+/// `tandem token`: mint a token, or `tandem token revoke JTI`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct TokenArgs {
+    #[command(subcommand)]
+    pub action: Option<TokenAction>,
     /// Role(s) to grant: admin, coordinator, participant, integrator, analyst (repeatable).
     #[arg(long = "role", required = true)]
     pub roles: Vec<String>,
-    /// The subject: a person id for a participant, a client name otherwise.
+    /// The subject: a person id for a participant, a client name otherwise
+    /// (default: the role's name, e.g. `integrator`).
     #[arg(long)]
-    pub sub: String,
-    /// Lifetime, e.g. 3600s, 90m, 12h, 7d.
+    pub sub: Option<String>,
+    /// Lifetime, e.g. 3600s, 90m, 12h, 7d; at most 30d, or 366d for a token
+    /// whose only role is integrator.
     #[arg(long, default_value = "12h")]
     pub ttl: String,
     #[command(flatten)]
     pub jwt: JwtArgs,
+}
+
+/// What `tandem token` does besides minting.
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Revoke a token by its `jti` (printed when it was minted): every
+    /// server sharing the database refuses it within a second, no restart.
+    Revoke(RevokeArgs),
+}
+
+/// `tandem token revoke`.
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// The token's `jti` claim.
+    pub jti: String,
+    /// Why, for the audit trail.
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+/// SCIM settings of `tandem serve`.
+#[derive(Debug, Args, Clone)]
+pub struct ScimArgs {
+    /// The SCIM base URL as clients reach it, for `meta.location` and
+    /// `$ref` (e.g. https://tandem.example.com/scim/v2); default: from
+    /// each request's Host and X-Forwarded-Proto.
+    #[arg(long, env = "TANDEM_SCIM_BASE_URL")]
+    pub scim_base_url: Option<String>,
+    /// The SCIM attribute path whose date says when a deactivated user
+    /// left (without it, or without a value, the day of deactivation).
+    #[arg(
+        long,
+        env = "TANDEM_SCIM_TERMINATION_DATE_ATTRIBUTE",
+        default_value = "urn:ietf:params:scim:schemas:extension:tandem:2.0:User:terminationDate"
+    )]
+    pub scim_termination_date_attribute: String,
 }
 
 /// `tandem demo`.

@@ -18,7 +18,7 @@ use clap::Parser;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use tandem_api::auth::{AuthConfig, Role, Verifier, mint};
+use tandem_api::auth::{AuthConfig, Revocations, Role, Verifier, mint_with_id};
 use tandem_api::context::ApiContext;
 use tandem_api::metrics::Metrics;
 use tandem_api::schema::{self, ApiState, EventHub, Limits};
@@ -28,7 +28,8 @@ use tandem_projections::{Projections, Waiter};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{
-    BenchArgs, BenchSize, Cli, Commands, DbArgs, DemoArgs, JwtArgs, ReplayArgs, ServeArgs, TokenArgs, parse_ttl,
+    BenchArgs, BenchSize, Cli, Commands, DbArgs, DemoArgs, JwtArgs, ReplayArgs, RevokeArgs, ServeArgs, TokenAction,
+    TokenArgs, parse_ttl,
 };
 use crate::embedded::EmbeddedPostgres;
 
@@ -57,7 +58,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Commands::Replay(args) => replay(args).await,
-        Commands::Token(args) => token(&args),
+        Commands::Token(args) => match &args.action {
+            Some(TokenAction::Revoke(r)) => revoke(r).await,
+            None => token(&args),
+        },
         Commands::Demo(args) => demo(args).await,
         Commands::Bench(args) => bench(args).await,
         Commands::Export(args) => {
@@ -156,9 +160,39 @@ fn token(args: &TokenArgs) -> anyhow::Result<()> {
     let data_dir = std::env::var_os("TANDEM_DATA_DIR").map_or_else(|| ".tandem".into(), std::path::PathBuf::from);
     let dev_dir = (std::env::var_os("DATABASE_URL").is_none()).then_some(data_dir.as_path());
     let config = auth_config(&args.jwt, dev_dir)?;
-    let token = mint(&config, &roles, &args.sub, ttl).context("minting the token")?;
+    // A machine client is named after its role unless told otherwise; a
+    // participant's subject is their person id and has no default.
+    let sub = match (&args.sub, roles.first()) {
+        (Some(s), _) => s.clone(),
+        (None, Some(r)) if *r != Role::Participant => r.as_str().to_owned(),
+        _ => bail!("--sub is required for this role (a participant's person id)"),
+    };
+    let (token, jti) = mint_with_id(&config, &roles, &sub, ttl).context("minting the token")?;
     println!("{token}");
+    // On stderr, so that `$(tandem token …)` captures the token alone.
+    eprintln!("token id (jti): {jti} (revoke with `tandem token revoke {jti}`)");
     Ok(())
+}
+
+/// `tandem token revoke JTI`: adds the token to the deny list that every
+/// server sharing the database reads.
+async fn revoke(args: &RevokeArgs) -> anyhow::Result<()> {
+    let jti = args.jti.trim().to_owned();
+    if jti.is_empty() || jti.len() > 200 {
+        bail!("the jti must be 1 to 200 characters");
+    }
+    let reason = args.reason.clone();
+    with_database(&args.db, |pool| async move {
+        tandem_store::MIGRATOR.run(&pool).await.context("applying migrations")?;
+        let added = Revocations::revoke(&pool, &jti, None, &reason).await.context("recording the revocation")?;
+        if added {
+            println!("revoked {jti}");
+        } else {
+            println!("{jti} was already revoked");
+        }
+        Ok(())
+    })
+    .await
 }
 
 async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
@@ -373,11 +407,31 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let salt = args.export_salt.as_ref().map(|s| s.expose_secret().as_bytes().to_vec());
     let exports = tandem_api::export::ExportState::new(state.store.clone(), verifier.clone(), salt.as_deref())
         .context("TANDEM_EXPORT_SALT")?;
-    let app = tandem_api::app::router(
+    let context = Arc::new(
+        ApiContext::new(verifier, pool.clone())
+            .with_rate_limit(args.rate_limit_per_minute)
+            .with_revocations(Revocations::new(pool.clone())),
+    );
+    let scim = tandem_api::scim::router(
+        context.clone(),
+        tandem_hris::ScimState {
+            pool: pool.clone(),
+            commands: state.commands.clone(),
+            waiter: state.waiter.clone(),
+            config: tandem_hris::ScimConfig {
+                public_base_url: args.scim.scim_base_url.clone(),
+                termination_date_attribute: args.scim.scim_termination_date_attribute.clone(),
+                read_your_writes_timeout: Duration::from_millis(args.read_your_writes_timeout_ms),
+                max_body_bytes: args.max_body_bytes,
+            },
+        },
+    );
+    let app = tandem_api::app::router_with(
         schema::build(state),
-        Arc::new(ApiContext::new(verifier, pool.clone()).with_rate_limit(args.rate_limit_per_minute)),
+        context,
         transport_config,
         tandem_api::ops::OpsState::new(pool.clone(), metrics, args.ready_max_lag),
+        axum::Router::new().nest("/scim/v2", scim),
     )
     .merge(tandem_api::export::router(exports));
     let listener =

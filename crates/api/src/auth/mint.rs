@@ -23,6 +23,17 @@ use super::{AuthConfig, AuthError, Principal, Role};
 /// into shell histories and chat, so they should not outlive a sprint.
 pub const MAX_MINT_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
+/// Longest lifetime of a token whose only role is `integrator` (366 days):
+/// identity providers (Okta, Entra ID) hold one SCIM token for a year or so.
+/// Such a token can be revoked by its `jti` (`tandem token revoke`).
+pub const MAX_INTEGRATOR_TTL: Duration = Duration::from_secs(366 * 24 * 60 * 60);
+
+/// The longest lifetime a token with `roles` may be minted for.
+#[must_use]
+pub fn max_ttl(roles: &[Role]) -> Duration {
+    if !roles.is_empty() && roles.iter().all(|r| *r == Role::Integrator) { MAX_INTEGRATOR_TTL } else { MAX_MINT_TTL }
+}
+
 /// The claims of a minted token.
 #[derive(Serialize)]
 struct MintedClaims<'a> {
@@ -47,6 +58,19 @@ struct MintedClaims<'a> {
 /// [`Principal::new`] errors for roles and subject (no role; a participant
 /// whose subject is not a person id), and [`AuthError::Signing`].
 pub fn mint(config: &AuthConfig, roles: &[Role], subject: &str, ttl: Duration) -> Result<String, AuthError> {
+    mint_with_id(config, roles, subject, ttl).map(|(token, _)| token)
+}
+
+/// [`mint()`], also returning the token's `jti` (to revoke it later).
+///
+/// # Errors
+/// As [`mint()`]; the longest `ttl` is [`max_ttl`] of `roles`.
+pub fn mint_with_id(
+    config: &AuthConfig,
+    roles: &[Role],
+    subject: &str,
+    ttl: Duration,
+) -> Result<(String, String), AuthError> {
     let secret = config.hs256_secret.as_ref().ok_or(AuthError::NoSecret)?;
     let secret = secret.expose_secret().as_bytes();
     if secret.len() < MIN_HS256_SECRET_BYTES {
@@ -58,8 +82,9 @@ pub fn mint(config: &AuthConfig, roles: &[Role], subject: &str, ttl: Duration) -
     if config.audience.trim().is_empty() {
         return Err(AuthError::EmptySetting { setting: "TANDEM_JWT_AUDIENCE" });
     }
-    let invalid_ttl = AuthError::InvalidTtl { max_secs: MAX_MINT_TTL.as_secs() };
-    if ttl.is_zero() || ttl > MAX_MINT_TTL {
+    let max = max_ttl(roles);
+    let invalid_ttl = AuthError::InvalidTtl { max_secs: max.as_secs() };
+    if ttl.is_zero() || ttl > max {
         return Err(invalid_ttl);
     }
     let ttl = chrono::Duration::from_std(ttl).map_err(|_| invalid_ttl)?;
@@ -68,7 +93,7 @@ pub fn mint(config: &AuthConfig, roles: &[Role], subject: &str, ttl: Duration) -
     let now = Utc::now().timestamp();
     let expires_at = chrono::DateTime::from_timestamp(now, 0)
         .and_then(|now| now.checked_add_signed(ttl))
-        .ok_or(AuthError::InvalidTtl { max_secs: MAX_MINT_TTL.as_secs() })?;
+        .ok_or(AuthError::InvalidTtl { max_secs: max.as_secs() })?;
     let jti = Uuid::now_v7().to_string();
     // Same rules as verification, so the token is never refused later.
     let principal = Principal::new(subject, roles.iter().copied(), expires_at, Some(jti.clone()))?;
@@ -83,6 +108,8 @@ pub fn mint(config: &AuthConfig, roles: &[Role], subject: &str, ttl: Duration) -
         exp: expires_at.timestamp(),
         jti,
     };
+    let jti = claims.jti.clone();
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
+        .map(|token| (token, jti))
         .map_err(AuthError::Signing)
 }

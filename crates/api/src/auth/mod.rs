@@ -16,6 +16,7 @@
 //!   and per-request verification.
 //! * [`principal`] and [`role`] — the verified caller.
 //! * [`mint`](mod@mint) — development tokens ([`mint()`](fn@mint)).
+//! * [`revocation`] — [`Revocations`], the deny list of revoked `jti`s.
 //! * [`error`] — [`AuthError`], the one error type of the module.
 //!
 //! Hardening beyond `jsonwebtoken`'s defaults (see `STYLE.md`, "Known
@@ -30,14 +31,16 @@ pub mod error;
 mod keys;
 pub mod mint;
 pub mod principal;
+pub mod revocation;
 pub mod role;
 mod token;
 pub mod verifier;
 
 pub use config::AuthConfig;
 pub use error::AuthError;
-pub use mint::mint;
+pub use mint::{mint, mint_with_id};
 pub use principal::Principal;
+pub use revocation::Revocations;
 pub use role::Role;
 pub use token::MAX_TOKEN_BYTES;
 pub use verifier::Verifier;

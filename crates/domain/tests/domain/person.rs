@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use tandem_domain::person::{
     ManagerFacts, OrgFacts, Person, PersonChanges, PersonCommand, PersonContext, PersonErased, PersonEvent, PersonLeft,
-    PersonRejoined, RegisterPerson, UpdatePerson, management_chain,
+    PersonRejoined, PersonUpdated, RegisterPerson, UpdatePerson, management_chain,
 };
 use tandem_domain::values::LeaveReason;
 use tandem_domain::{DomainError, ErrorKind, PersonId};
@@ -247,12 +247,9 @@ fn update_refusals_about_the_manager() {
 }
 
 #[test]
-fn update_refused_for_unknown_left_or_erased() {
+fn update_refused_for_unknown_or_erased() {
     let c = || update(ada(), 1, PersonChanges { title: Some(st("Lead")), ..PersonChanges::default() });
     given::<PersonEvent>([]).when(c(), &no_ctx()).then_error(DomainError::PersonNotFound(ada()));
-    given([person_registered(ada(), 3, None), left(ada(), 10)])
-        .when(c(), &no_ctx())
-        .then_error(DomainError::PersonHasLeft(ada()));
     let e = given([person_registered(ada(), 3, None), erased(ada())])
         .when(c(), &no_ctx())
         .then_error(DomainError::PersonErased(ada()));
@@ -443,4 +440,19 @@ fn management_chain_with_dated_org_history() {
     assert_eq!(chain_on(a, 10), vec![b, c]);
     assert_eq!(chain_on(a, 100), vec![d, c]);
     assert_eq!(chain_on(d, 10), Vec::<PersonId>::new());
+}
+
+#[test]
+fn a_leaver_may_be_corrected() {
+    // The HRIS corrects a leaver's title after the fact; the correction is
+    // recorded and they stay gone.
+    let c = update(ada(), 1, PersonChanges { title: Some(st("Lead")), ..PersonChanges::default() });
+    let state = given([person_registered(ada(), 3, None), left(ada(), 10)]).when(c, &no_ctx()).then_events([
+        PersonEvent::PersonUpdated(PersonUpdated {
+            person_id: ada(),
+            changes: PersonChanges { title: Some(st("Lead")), ..PersonChanges::default() },
+            effective_on: day(1),
+        }),
+    ]);
+    assert!(state.has_left());
 }

@@ -259,3 +259,70 @@ pub async fn reports_on(pool: &PgPool, manager: PersonId, on: NaiveDate) -> Resu
     .await?;
     Ok(rows.into_iter().map(|(id,)| PersonId::from_uuid(id)).collect())
 }
+
+/// The person whose HRIS external id is `external_id`, with org facts as of
+/// `on`, or `None`. External ids are compared without regard to case, as
+/// identity providers compare user names (`Alice@x` and `alice@x` are one
+/// account; the command side keeps them unique that way). Should old data
+/// hold two case variants, the one not erased wins. Erased people are found
+/// too (their `erased` says so), so that a caller can tell "no such
+/// person" from "forgotten".
+///
+/// This is the shared look-up of people sync: SCIM (`userName`), the CSV
+/// import and the bulk upsert key people by it.
+pub async fn person_by_external_id(pool: &PgPool, external_id: &str, on: NaiveDate) -> Result<Option<PersonView>> {
+    Ok(people_by_external_ids(pool, &[external_id.to_owned()], on).await?.into_iter().next().map(|(_, p)| p))
+}
+
+/// Many people by external id (see [`person_by_external_id`] for the
+/// matching rule), as `(the id asked for, the person)` pairs; ids that match
+/// nobody are absent. One query for the whole batch.
+pub async fn people_by_external_ids(
+    pool: &PgPool,
+    external_ids: &[String],
+    on: NaiveDate,
+) -> Result<Vec<(String, PersonView)>> {
+    let lowered: Vec<String> = external_ids.iter().map(|s| s.trim().to_lowercase()).collect();
+    // DISTINCT ON keeps one person per id asked for, preferring one not
+    // erased.
+    let rows: Vec<(String, Json<PersonView>)> = sqlx::query_as(concat!(
+        "SELECT x.asked, to_jsonb(x) - 'asked' FROM (
+            SELECT DISTINCT ON (w.asked) w.asked, ",
+        person_view_columns!(),
+        "
+              FROM unnest($1::text[]) AS w(asked)
+              JOIN read.people p ON lower(p.external_id) = w.asked
+             CROSS JOIN LATERAL (
+                   SELECT o.manager_id, o.department, o.title, o.level
+                     FROM read.person_org_history o
+                    WHERE o.person_id = p.person_id
+                      AND (o.valid_from IS NULL OR o.valid_from <= $2::date)
+                      AND (o.valid_to IS NULL OR o.valid_to > $2::date)
+                   ) h
+             ORDER BY w.asked, p.erased, p.person_id
+        ) x"
+    ))
+    .bind(&lowered)
+    .bind(on)
+    .fetch_all(pool)
+    .await?;
+    let by_lower: HashMap<String, PersonView> = rows.into_iter().map(|(k, Json(v))| (k, v)).collect();
+    Ok(external_ids
+        .iter()
+        .filter_map(|id| by_lower.get(&id.trim().to_lowercase()).map(|p| (id.clone(), p.clone())))
+        .collect())
+}
+
+/// Every person not erased, with org facts as of `on`, in registration
+/// order (person ids are UUID v7, so by id), up to `limit`. For clients that
+/// filter on attributes the read model has no index for (SCIM filters): the
+/// caller evaluates the filter over this set.
+pub async fn all_people(pool: &PgPool, on: NaiveDate, limit: i64) -> Result<Vec<PersonView>> {
+    let rows: Vec<Json<PersonView>> =
+        sqlx::query_scalar(person_view_sql!("NOT p.erased", "ORDER BY p.person_id LIMIT $1"))
+            .bind(limit)
+            .bind(on)
+            .fetch_all(pool)
+            .await?;
+    Ok(unjson(rows))
+}
