@@ -145,6 +145,16 @@ pub struct ServeArgs {
     /// may make per minute; 0 turns the limit off.
     #[arg(long, env = "TANDEM_RATE_LIMIT_PER_MINUTE", default_value_t = 1200)]
     pub rate_limit_per_minute: u32,
+    /// The server secret (at least 32 bytes) that keys the digests stored in
+    /// place of idempotency keys and requests. Every process sharing the
+    /// database needs the same one, kept across restarts. Without it (and
+    /// without --server-secret-file) one is generated once into
+    /// --data-dir/server.secret.
+    #[arg(long, env = "TANDEM_SERVER_SECRET", hide_env_values = true)]
+    pub server_secret: Option<SecretString>,
+    /// A file holding the server secret (surrounding white space ignored).
+    #[arg(long, env = "TANDEM_SERVER_SECRET_FILE", conflicts_with = "server_secret")]
+    pub server_secret_file: Option<PathBuf>,
     /// Serve the GraphiQL IDE at /graphiql.
     #[arg(long, env = "TANDEM_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
     pub graphiql: bool,

@@ -246,11 +246,10 @@ async fn run(
     for t in targets.iter_mut() {
         create_scratch(pool, t).await?;
     }
-    let total: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM events WHERE transaction_id < (SELECT tandem_event_horizon())",
-    )
-    .fetch_one(pool)
-    .await?;
+    let total: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE transaction_id < (SELECT tandem_event_horizon())")
+            .fetch_one(pool)
+            .await?;
     let mut reporter = Reporter { started, total: u64::try_from(total).unwrap_or_default(), sink: progress };
     for t in targets.iter() {
         reporter.report(t.projection.name(), Phase::Started, 0);
