@@ -143,15 +143,20 @@ async fn feed_latencies(
         // Every commit must arrive; a stalled horizon shows up here.
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let seen = delivered.lock().unwrap_or_else(PoisonError::into_inner);
-            if committed.iter().all(|(c, _)| seen.contains_key(c)) {
-                let mut latencies = Latencies::with_capacity(committed.len());
-                for (cursor, at) in &committed {
-                    latencies.record(seen[cursor].saturating_duration_since(*at));
-                }
+            // The guard lives in this block only, never across an await.
+            let arrived = {
+                let seen = delivered.lock().unwrap_or_else(PoisonError::into_inner);
+                committed.iter().all(|(c, _)| seen.contains_key(c)).then(|| {
+                    let mut latencies = Latencies::with_capacity(committed.len());
+                    for (cursor, at) in &committed {
+                        latencies.record(seen[cursor].saturating_duration_since(*at));
+                    }
+                    latencies
+                })
+            };
+            if let Some(latencies) = arrived {
                 return anyhow::Ok(latencies);
             }
-            drop(seen);
             if Instant::now() > deadline {
                 anyhow::bail!("the tail did not deliver every committed event within 30 s");
             }

@@ -7,7 +7,6 @@ pub mod embedded;
 pub mod progress;
 pub mod telemetry;
 
-use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
