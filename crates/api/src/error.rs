@@ -196,7 +196,9 @@ impl From<CommandError> for ApiError {
                 reason: "CONCURRENT_MODIFICATION",
             },
             CommandError::IdempotencyKeyReused { .. } => Self::Conflict {
-                message: "this idempotency key was already used for a different request".to_owned(),
+                message: "you already used this idempotency key for a different request; \
+                          send a new key for a new request, or the same request to get its first result"
+                    .to_owned(),
                 reason: "IDEMPOTENCY_KEY_REUSED",
             },
             CommandError::InvalidIdempotencyKey => {

@@ -109,6 +109,7 @@ pub const MATRIX: &[Rule] = &[
     q("me", [Deny, All, All, All, All, All], "the caller's identity; a participant also gets their person"),
     q("person", [Deny, All, All, Own, All, All], "participant: themself and members of their pairs"),
     q("people", [Deny, All, All, Deny, All, All], ""),
+    f("people.search", [Deny, All, All, Deny, All, Deny], "search by name; analysts never look people up by name"),
     q("program", [Deny, All, All, All, Deny, All], ""),
     q("programs", [Deny, All, All, All, Deny, All], ""),
     q("pair", [Deny, All, All, Own, Deny, All], "participant: pairs they are in"),

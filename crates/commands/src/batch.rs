@@ -44,7 +44,7 @@ use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt as _};
 use serde_json::Value;
 use sqlx::{PgConnection, Postgres, Transaction};
-use tandem_store::{EventStore, Metadata, StoreError};
+use tandem_store::{EventStore, IdempotencyKey, Metadata, RequestHash, StoreError};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -65,8 +65,8 @@ pub(crate) enum Outcome {
 /// One command waiting for a writer.
 pub(crate) struct Job {
     pub command: Command,
-    pub idempotency_key: Option<String>,
-    pub fingerprint: String,
+    /// The scoped key and the request's digest, for a keyed request.
+    pub idempotency: Option<(IdempotencyKey, RequestHash)>,
     pub metadata: Metadata,
     pub reply: oneshot::Sender<Result<Outcome, CommandError>>,
 }
@@ -161,7 +161,7 @@ fn run_batch<'a>(store: &'a EventStore, cache: &'a Arc<StateCache>, jobs: Vec<Jo
                     let _ = job.reply.send(Ok(Outcome::Replay(stored)));
                 }
                 Ok(Prepared::Plan(plan)) => {
-                    let writes = plan.keys(job.idempotency_key.as_deref());
+                    let writes = plan.keys(job.idempotency.as_ref().map(|(k, _)| k));
                     if touched.iter().chain(&writes).any(|k| written.contains(k)) {
                         deferred.push(job);
                     } else {
@@ -179,11 +179,7 @@ fn run_batch<'a>(store: &'a EventStore, cache: &'a Arc<StateCache>, jobs: Vec<Jo
         let appending: Vec<(Appending<'_>, &Plan)> = accepted
             .iter()
             .map(|(job, plan)| {
-                let job = Appending {
-                    idempotency_key: job.idempotency_key.as_deref(),
-                    fingerprint: &job.fingerprint,
-                    metadata: &job.metadata,
-                };
+                let job = Appending { idempotency: job.idempotency.as_ref(), metadata: &job.metadata };
                 (job, plan)
             })
             .collect();
@@ -269,12 +265,11 @@ async fn plan_all(
         let io = io.clone();
         let cache = cache.clone();
         let command = job.command.clone();
-        let key = job.idempotency_key.clone();
-        let fingerprint = job.fingerprint.clone();
+        let keyed = job.idempotency.clone();
         pending.push(
             async move {
                 let mut unit = Unit::new(io, cache);
-                let result = prepare(&mut unit, command, key, fingerprint).await;
+                let result = prepare(&mut unit, command, keyed).await;
                 (i, (result, unit.touched))
             }
             .boxed(),

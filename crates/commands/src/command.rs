@@ -57,11 +57,12 @@ impl Command {
 #[derive(Clone, Debug)]
 pub struct CommandMeta {
     pub actor: Actor,
-    /// The same key again returns the first result and appends nothing.
+    /// The same key again, from the same actor (subject), returns the first
+    /// result and appends nothing. Keys of different subjects never meet.
     pub idempotency_key: Option<String>,
     /// What identifies "the same request" for the key. A transport sets it
-    /// from the client's input (before it mints ids); by default it is a
-    /// digest of the command itself.
+    /// from the client's input (before it mints ids); by default it is the
+    /// command itself. Only its keyed digest is stored.
     pub request_fingerprint: Option<String>,
     pub correlation_id: Option<Uuid>,
     pub causation_id: Option<Uuid>,

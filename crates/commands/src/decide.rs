@@ -12,7 +12,7 @@ use tandem_domain::pair::{self, PairCommand, PairContext, PersonFacts};
 use tandem_domain::person::{self, ManagerFacts, PersonCommand, PersonContext};
 use tandem_domain::program::{self, ParticipantFacts, ProgramCommand, ProgramContext};
 use tandem_domain::values::{DissolveReason, LongText, MAX_CIRCLE_SIZE};
-use tandem_store::idempotency_lookup_or_lock;
+use tandem_store::{IdempotencyKey, RequestHash, idempotency_lookup_or_lock};
 use uuid::Uuid;
 
 use crate::command::Command;
@@ -31,10 +31,9 @@ pub(crate) enum Prepared {
 pub(crate) async fn prepare(
     unit: &mut Unit,
     command: Command,
-    idempotency_key: Option<String>,
-    fingerprint: String,
+    idempotency: Option<(IdempotencyKey, RequestHash)>,
 ) -> Result<Prepared, CommandError> {
-    if let Some(key) = idempotency_key {
+    if let Some((key, fingerprint)) = idempotency {
         unit.touched.insert(Key::Idempotency(key.clone()));
         let found = unit
             .io

@@ -14,7 +14,8 @@ pub enum CommandError {
     /// Concurrent commands kept changing the same streams; the caller may retry.
     #[error("the command kept conflicting with concurrent changes after {attempts} attempts")]
     Conflict { attempts: usize },
-    /// The idempotency key was used before for a different request.
+    /// The idempotency key was used before, by the same subject, for a
+    /// different request. `key` is the key the caller sent.
     #[error("idempotency key {key:?} was already used for a different request")]
     IdempotencyKeyReused { key: String },
     /// The idempotency key is empty or too long.

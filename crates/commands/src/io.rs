@@ -26,8 +26,8 @@ use tandem_domain::person::Person;
 use tandem_domain::program::Program;
 use tandem_domain::{PairId, PersonId, ProgramId};
 use tandem_store::{
-    AppendOutcome, Cursor, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StoreError, StreamAppend,
-    append_batch_in_tx, idempotency_record,
+    AppendOutcome, Cursor, ExpectedVersion, IdempotencyKey, Metadata, NewEvent, RecordedEvent, RequestHash, StoreError,
+    StreamAppend, append_batch_in_tx, idempotency_record,
 };
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -334,8 +334,8 @@ fn missing_stream(id: Uuid) -> tandem_store::StoreError {
 
 /// What the write needs of an accepted command besides its plan.
 pub(crate) struct Appending<'a> {
-    pub idempotency_key: Option<&'a str>,
-    pub fingerprint: &'a str,
+    /// The scoped key and the request's digest, for a keyed request.
+    pub idempotency: Option<&'a (IdempotencyKey, RequestHash)>,
     pub metadata: &'a Metadata,
 }
 
@@ -396,7 +396,7 @@ pub(crate) async fn write(
             }
         }
         let position = mine.iter().map(AppendOutcome::commit_cursor).max().unwrap_or(Cursor::START);
-        if let Some(key) = job.idempotency_key {
+        if let Some((key, fingerprint)) = job.idempotency {
             let stored = StoredResult {
                 position: position.to_string(),
                 streams: mine
@@ -410,7 +410,7 @@ pub(crate) async fn write(
             };
             let json = serde_json::to_value(&stored)
                 .map_err(|e| CommandError::Store(StoreError::Encode { what: "command result", source: e }))?;
-            idempotency_record(tx, key, job.fingerprint, &json, &mine).await?;
+            idempotency_record(tx, key, fingerprint, &json, &mine).await?;
         }
         let mut events: Vec<RecordedEvent> = mine.into_iter().flat_map(|o| o.events).collect();
         events.sort_by_key(RecordedEvent::cursor);

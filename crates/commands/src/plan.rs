@@ -5,7 +5,7 @@
 
 use tandem_domain::event::{DomainEvent, StreamType};
 use tandem_domain::{PairId, PersonId, ProgramId};
-use tandem_store::ExpectedVersion;
+use tandem_store::{ExpectedVersion, IdempotencyKey};
 use uuid::Uuid;
 
 /// What a command read or wrote, for telling apart the commands of one
@@ -18,7 +18,7 @@ pub(crate) enum Key {
     /// The guard rows of a program (its current pairs).
     ProgramMemberships(ProgramId),
     ExternalId(String),
-    Idempotency(String),
+    Idempotency(IdempotencyKey),
 }
 
 /// A write the plan will make to one stream.
@@ -56,7 +56,7 @@ pub(crate) struct Plan {
 
 impl Plan {
     /// Everything committing the plan changes, for the batch's selection.
-    pub fn keys(&self, idempotency_key: Option<&str>) -> Vec<Key> {
+    pub fn keys(&self, idempotency_key: Option<&IdempotencyKey>) -> Vec<Key> {
         let mut keys: Vec<Key> = self.writes.iter().map(|w| Key::Stream(w.stream_id)).collect();
         for g in &self.guards {
             match g {
@@ -72,7 +72,7 @@ impl Plan {
             }
         }
         if let Some(k) = idempotency_key {
-            keys.push(Key::Idempotency(k.to_owned()));
+            keys.push(Key::Idempotency(k.clone()));
         }
         keys
     }

@@ -3,12 +3,12 @@
 //! that lost a race, answers a replayed idempotency key from the events of
 //! the first call, and counts what it committed (`metrics`).
 
-use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 
-use sha2::{Digest, Sha256};
 use sqlx::PgPool;
-use tandem_store::{Cursor, DomainUpcaster, EventStore, Metadata, RecordedEvent, StoreError};
+use tandem_store::{
+    Cursor, DomainUpcaster, EventStore, IdempotencyKey, Metadata, RecordedEvent, RequestHash, ServerSecret, StoreError,
+};
 use uuid::Uuid;
 
 use crate::batch::{Group, Job, Outcome};
@@ -44,6 +44,8 @@ pub struct CommandService {
     cache: Arc<StateCache>,
     /// Counts the events committed; nothing until [`CommandService::with_metrics`].
     metrics: EventMetrics,
+    /// The key of the idempotency digests (see [`CommandService::with_secret`]).
+    secret: ServerSecret,
 }
 
 impl std::fmt::Debug for CommandService {
@@ -67,7 +69,20 @@ impl CommandService {
             group: Arc::new(OnceLock::new()),
             cache: Arc::new(StateCache::new(STATE_CACHE_CAPACITY)),
             metrics: EventMetrics::default(),
+            secret: ServerSecret::generate(),
         }
+    }
+
+    /// The same service keying its idempotency records with `secret`.
+    ///
+    /// Without it the service uses a secret of its own, generated at
+    /// start: keys then replay within this process only. Every process
+    /// writing to one database must be given the same secret, kept across
+    /// restarts, for a retry to be recognised wherever and whenever it
+    /// arrives.
+    #[must_use]
+    pub fn with_secret(self, secret: ServerSecret) -> Self {
+        Self { secret, ..self }
     }
 
     /// The same service counting the events it commits in `registry`, as
@@ -117,12 +132,19 @@ impl CommandService {
         {
             return Err(CommandError::InvalidIdempotencyKey);
         }
-        // Only a keyed request is ever compared with another.
-        let fingerprint = match (&meta.idempotency_key, &meta.request_fingerprint) {
-            (None, _) => String::new(),
-            (Some(_), Some(f)) => f.clone(),
-            (Some(_), None) => digest(&format!("{command:?}")),
-        };
+        // Only a keyed request is ever compared with another. The key is
+        // scoped to the subject who sent it, and neither it nor the request
+        // is kept in clear (see `tandem_store::idempotency`).
+        let keyed = meta.idempotency_key.as_deref().map(|key| {
+            let canonical = match &meta.request_fingerprint {
+                Some(f) => f.clone(),
+                None => format!("{command:?}"),
+            };
+            (
+                IdempotencyKey::scoped(&self.secret, &meta.actor.subject, key),
+                RequestHash::of(&self.secret, canonical.as_bytes()),
+            )
+        });
         let metadata = Metadata {
             actor: meta.actor.clone(),
             correlation_id: meta.correlation_id.unwrap_or_else(Uuid::now_v7),
@@ -132,12 +154,19 @@ impl CommandService {
         };
         for attempt in 1..=MAX_ATTEMPTS {
             tracing::Span::current().record("attempts", attempt);
-            match self.attempt(&command, meta, &fingerprint, &metadata).await {
+            match self.attempt(&command, keyed.as_ref(), &metadata).await {
                 Err(e) if retryable(&e) => {
                     tracing::debug!(attempt, error = %e, "command lost a race; re-deciding");
                     // Spread racing retries apart a little.
                     let jitter = u64::from(Uuid::now_v7().as_u128().to_le_bytes()[0] % 8);
                     tokio::time::sleep(std::time::Duration::from_millis(jitter * attempt as u64)).await;
+                }
+                // The store names the stored digest; the caller knows the key
+                // they sent.
+                Err(CommandError::IdempotencyKeyReused { .. }) => {
+                    return Err(CommandError::IdempotencyKeyReused {
+                        key: meta.idempotency_key.clone().unwrap_or_default(),
+                    });
                 }
                 other => return other,
             }
@@ -150,21 +179,14 @@ impl CommandService {
     async fn attempt(
         &self,
         command: &Command,
-        meta: &CommandMeta,
-        fingerprint: &str,
+        keyed: Option<&(IdempotencyKey, RequestHash)>,
         metadata: &Metadata,
     ) -> Result<Committed, CommandError> {
         let group = self
             .group
             .get_or_init(|| Group::start(self.store.clone(), self.cache.clone(), self.writers, self.max_batch));
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job = Job {
-            command: command.clone(),
-            idempotency_key: meta.idempotency_key.clone(),
-            fingerprint: fingerprint.to_owned(),
-            metadata: metadata.clone(),
-            reply,
-        };
+        let job = Job { command: command.clone(), idempotency: keyed.cloned(), metadata: metadata.clone(), reply };
         let stopped = || CommandError::Store(StoreError::Database(sqlx::Error::WorkerCrashed));
         group.submit(job).await.ok_or_else(stopped)?;
         match answer.await.map_err(|_| stopped())?? {
@@ -191,15 +213,6 @@ impl CommandService {
         events.sort_by_key(RecordedEvent::cursor);
         Ok(Committed { events, position, replayed: true })
     }
-}
-
-fn digest(s: &str) -> String {
-    let hash = Sha256::digest(s.as_bytes());
-    let mut out = String::with_capacity(64);
-    for b in hash {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
 }
 
 /// Whether an attempt failed only because a concurrent command won a race.

@@ -32,15 +32,16 @@ pub enum StoreError {
     #[error("an event id of this append is already stored")]
     DuplicateEventId,
 
-    /// The idempotency key was first used with a different request.
-    #[error("idempotency key {key:?} was already used for a different request")]
+    /// The idempotency key was first used with a different request. `key`
+    /// is the stored (keyed, scoped) digest, never the client's key.
+    #[error("idempotency key {key} was already used for a different request")]
     IdempotencyKeyReused { key: String },
 
     /// Another transaction recorded the same idempotency key first. Only
     /// happens when the lookup could not see it (REPEATABLE READ or
     /// SERIALIZABLE snapshot taken before the other commit). Roll back and
     /// retry in a fresh transaction: the lookup will return the first result.
-    #[error("idempotency key {key:?} was recorded by a concurrent transaction; retry")]
+    #[error("idempotency key {key} was recorded by a concurrent transaction; retry")]
     IdempotencyRace { key: String },
 
     /// The operation must run inside a transaction (begun through sqlx) and
@@ -77,6 +78,10 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+
+    /// A server secret shorter than [`crate::secret::MIN_SECRET_LEN`] bytes.
+    #[error("the server secret must be at least 32 bytes, got {len}")]
+    InvalidSecret { len: usize },
 
     /// Any other database failure (connection, timeout, SQL error).
     #[error("database error")]

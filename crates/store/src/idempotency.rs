@@ -20,10 +20,20 @@
 //! so the record then hits the primary key and fails with
 //! [`StoreError::IdempotencyRace`]: roll back and run the command again.
 //!
+//! Neither the client's key nor its request is stored: the key is an
+//! [`IdempotencyKey`], a keyed digest of the subject (actor) who sent it
+//! and the key they chose, so that a key only ever replays for the one who
+//! sent it and two clients choosing the same key do not meet; the request
+//! is a [`RequestHash`], a keyed digest of its canonical form. Both are
+//! HMAC-SHA-256 under the [`ServerSecret`], so that nobody reading the table
+//! can confirm a guess of what was sent, and the table's checks refuse
+//! anything but such digests.
+//!
 //! What is stored: the caller's `result` JSON (exactly what it answered the
 //! first time, including the commit cursor so a retry can wait for
 //! read-your-writes too) and the events' location (stream, first and last
-//! position, transaction), enough to re-read the very same events.
+//! position, transaction), enough to re-read the very same events. Callers
+//! put ids and positions there, never a name, an e-mail or a text.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -34,6 +44,52 @@ use crate::constraint;
 use crate::cursor::{Cursor, parse_xid8};
 use crate::error::{Result, StoreError, unique_violation};
 use crate::event::AppendOutcome;
+use crate::secret::ServerSecret;
+
+/// An idempotency key as stored: the keyed digest of who sent it and the
+/// key they chose. Only made by [`IdempotencyKey::scoped`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// The key `key` as sent by `subject`.
+    #[must_use]
+    pub fn scoped(secret: &ServerSecret, subject: &str, key: &str) -> Self {
+        Self(secret.mac_hex("idempotency-key", &[subject.as_bytes(), key.as_bytes()]))
+    }
+
+    /// The 64 hex digits stored.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for IdempotencyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A request as stored for its idempotency key: the keyed digest of its
+/// canonical form. Only made by [`RequestHash::of`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHash(String);
+
+impl RequestHash {
+    /// The digest of `canonical`, the request in a form that is equal for
+    /// equal requests (e.g. the operation's name and its input).
+    #[must_use]
+    pub fn of(secret: &ServerSecret, canonical: &[u8]) -> Self {
+        Self(secret.mac_hex("idempotency-request", &[canonical]))
+    }
+
+    /// The 64 hex digits stored.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 /// The advisory-lock class (first key of `pg_advisory_xact_lock(int, int)`)
 /// of idempotency keys, so that their locks cannot collide with other
@@ -119,9 +175,10 @@ struct KeyRow {
 #[tracing::instrument(level = "debug", skip(conn, request_hash), err(level = "debug"))]
 pub async fn idempotency_lookup_or_lock(
     conn: &mut PgConnection,
-    key: &str,
-    request_hash: &str,
+    key: &IdempotencyKey,
+    request_hash: &RequestHash,
 ) -> Result<Option<IdempotencyRecord>> {
+    let (key, request_hash) = (key.as_str(), request_hash.as_str());
     if !conn.is_in_transaction() {
         return Err(StoreError::NotInTransaction { operation: "idempotency_lookup_or_lock" });
     }
@@ -151,7 +208,7 @@ pub async fn idempotency_lookup_or_lock(
         None => None,
         Some(text) => Some(parse_xid8(text).ok_or_else(|| StoreError::Decode {
             position: row.last_position.unwrap_or_default(),
-            reason: format!("idempotency key {key:?}: bad transaction id {text:?}"),
+            reason: format!("idempotency key {key}: bad transaction id {text:?}"),
         })?),
     };
     Ok(Some(IdempotencyRecord {
@@ -175,11 +232,12 @@ pub async fn idempotency_lookup_or_lock(
 #[tracing::instrument(level = "debug", skip(conn, request_hash, result, outcomes), err(level = "debug"))]
 pub async fn idempotency_record(
     conn: &mut PgConnection,
-    key: &str,
-    request_hash: &str,
+    key: &IdempotencyKey,
+    request_hash: &RequestHash,
     result: &Value,
     outcomes: &[AppendOutcome],
 ) -> Result<()> {
+    let (key, request_hash) = (key.as_str(), request_hash.as_str());
     let stream_id = match outcomes {
         [only] => Some(only.stream_id),
         _ => None,

@@ -47,6 +47,7 @@ pub mod cursor;
 pub mod error;
 pub mod event;
 pub mod idempotency;
+pub mod secret;
 pub mod store;
 pub mod tail;
 pub mod upcast;
@@ -56,7 +57,10 @@ pub use append::{StreamAppend, append_batch_in_tx, append_in_tx};
 pub use cursor::Cursor;
 pub use error::{Result, StoreError};
 pub use event::{Actor, AppendOutcome, Metadata, NewEvent, RecordedEvent};
-pub use idempotency::{IdempotencyRecord, IdempotentAppend, idempotency_lookup_or_lock, idempotency_record};
+pub use idempotency::{
+    IdempotencyKey, IdempotencyRecord, IdempotentAppend, RequestHash, idempotency_lookup_or_lock, idempotency_record,
+};
+pub use secret::ServerSecret;
 pub use store::{EventStore, ReadFilter};
 pub use tail::{Tail, TailOptions};
 pub use upcast::{DomainUpcaster, UpcastError, Upcaster};

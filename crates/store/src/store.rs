@@ -51,7 +51,9 @@ use crate::append::{append_in_tx, outcome};
 use crate::cursor::{Cursor, parse_xid8};
 use crate::error::{Result, StoreError};
 use crate::event::{AppendOutcome, EventRow, Metadata, NewEvent, RecordedEvent, decode_rows};
-use crate::idempotency::{IdempotencyRecord, IdempotentAppend, idempotency_lookup_or_lock, idempotency_record};
+use crate::idempotency::{
+    IdempotencyKey, IdempotencyRecord, IdempotentAppend, RequestHash, idempotency_lookup_or_lock, idempotency_record,
+};
 use crate::upcast::{NoUpcast, Upcaster};
 use crate::version::ExpectedVersion;
 
@@ -132,15 +134,16 @@ impl EventStore {
     /// digest of the request (e.g. of the command as received), not of the
     /// events, whose ids differ between attempts.
     ///
-    /// The metadata's `idempotency_key` is set to `key` when empty.
+    /// The metadata's `idempotency_key` is set to `key` (the digest) when
+    /// empty.
     #[expect(
         clippy::too_many_arguments,
         reason = "the arguments of append plus the key pair; a builder would only rename them"
     )]
     pub async fn append_idempotent(
         &self,
-        key: &str,
-        request_hash: &str,
+        key: &IdempotencyKey,
+        request_hash: &RequestHash,
         stream_id: Uuid,
         stream_type: &str,
         expected: ExpectedVersion,
@@ -148,7 +151,7 @@ impl EventStore {
         metadata: &Metadata,
     ) -> Result<IdempotentAppend> {
         let mut metadata = metadata.clone();
-        metadata.idempotency_key.get_or_insert_with(|| key.to_owned());
+        metadata.idempotency_key.get_or_insert_with(|| key.as_str().to_owned());
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -157,7 +160,7 @@ impl EventStore {
                 // Nothing was written; ending the transaction releases the lock.
                 tx.rollback().await?;
                 if record.stream_id != Some(stream_id) {
-                    return Err(StoreError::IdempotencyKeyReused { key: key.to_owned() });
+                    return Err(StoreError::IdempotencyKeyReused { key: key.as_str().to_owned() });
                 }
                 return Ok(IdempotentAppend::Replayed(self.replay(&record).await?));
             }
@@ -189,7 +192,7 @@ impl EventStore {
     async fn replay(&self, record: &IdempotencyRecord) -> Result<AppendOutcome> {
         let missing = || StoreError::Decode {
             position: record.last_position.unwrap_or_default(),
-            reason: format!("idempotency key {:?} records no single-stream append", record.key),
+            reason: format!("idempotency key {} records no single-stream append", record.key),
         };
         let (Some(stream_id), Some(first), Some(last), Some(transaction_id)) =
             (record.stream_id, record.first_position, record.last_position, record.transaction_id)

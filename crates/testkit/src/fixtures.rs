@@ -152,7 +152,7 @@ pub struct Org {
 
 impl Org {
     pub fn new(pool: PgPool) -> Self {
-        Self { svc: CommandService::from_pool(pool.clone()), pool }
+        Self { svc: CommandService::from_pool(pool.clone()).with_secret(crate::test_secret()), pool }
     }
 
     pub async fn run(&self, c: Command) -> Result<Committed, CommandError> {

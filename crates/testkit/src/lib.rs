@@ -31,3 +31,10 @@ pub mod tokens;
 pub mod values;
 pub mod wait;
 pub mod ws;
+
+/// The fixed server secret of tests (the keyed digests of idempotency
+/// records and pseudonyms are then the same in every run).
+#[must_use]
+pub fn test_secret() -> tandem_store::ServerSecret {
+    tandem_store::ServerSecret::new(*b"tandem tests' fixed server secret").expect("32 bytes or more")
+}

@@ -79,8 +79,10 @@ impl TestServer {
         let shutdown = CancellationToken::new();
         let metrics = Metrics::new();
         // The command service counts appended events into the API's registry, as `serve` wires it.
-        let commands =
-            CommandService::from_pool(pool.clone()).with_metrics(metrics.registry()).expect("registers once");
+        let commands = CommandService::from_pool(pool.clone())
+            .with_secret(crate::test_secret())
+            .with_metrics(metrics.registry())
+            .expect("registers once");
         let store = commands.store().clone();
         let hub = EventHub::start(store.clone(), shutdown.child_token());
         let mut limits = options.limits.clone().unwrap_or_default();

@@ -151,6 +151,16 @@ pub struct ServeArgs {
     /// at least 16 bytes). Without it that endpoint refuses every export.
     #[arg(long, env = "TANDEM_EXPORT_SALT", hide_env_values = true)]
     pub export_salt: Option<SecretString>,
+    /// The server secret (at least 32 bytes) that keys the digests stored in
+    /// place of idempotency keys and requests. Every process sharing the
+    /// database needs the same one, kept across restarts. Without it (and
+    /// without --server-secret-file) one is generated once into
+    /// --data-dir/server.secret.
+    #[arg(long, env = "TANDEM_SERVER_SECRET", hide_env_values = true)]
+    pub server_secret: Option<SecretString>,
+    /// A file holding the server secret (surrounding white space ignored).
+    #[arg(long, env = "TANDEM_SERVER_SECRET_FILE", conflicts_with = "server_secret")]
+    pub server_secret_file: Option<PathBuf>,
     /// Serve the GraphiQL IDE at /graphiql.
     #[arg(long, env = "TANDEM_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
     pub graphiql: bool,

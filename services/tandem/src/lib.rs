@@ -25,6 +25,7 @@ use tandem_api::schema::{self, ApiState, EventHub, Limits};
 use tandem_api::transport::TransportConfig;
 use tandem_commands::CommandService;
 use tandem_projections::{Projections, Waiter};
+use tandem_store::ServerSecret;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{
@@ -123,6 +124,42 @@ fn dev_secret(data_dir: &Path) -> anyhow::Result<SecretString> {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     }
     Ok(SecretString::from(secret))
+}
+
+/// The server secret: given, read from its file, or else generated once
+/// into the data directory (readable by its owner only) and reused.
+fn server_secret(args: &ServeArgs) -> anyhow::Result<ServerSecret> {
+    let invalid = |e| anyhow::anyhow!("the server secret: {e}");
+    if let Some(secret) = &args.server_secret {
+        return ServerSecret::new(secret.expose_secret().as_bytes()).map_err(invalid);
+    }
+    if let Some(path) = &args.server_secret_file {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        return ServerSecret::new(text.trim().as_bytes()).map_err(invalid);
+    }
+    let dir = &args.db.data_dir;
+    let path = dir.join("server.secret");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return ServerSecret::new(text.trim().as_bytes()).map_err(invalid);
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let text = tandem_store::secret::hex(&ServerSecret::generate().mac("server-secret", &[]));
+    std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    if args.db.database_url.is_some() {
+        tracing::warn!(
+            path = %path.display(),
+            "no server secret given: generated one for this machine; give every process of this database \
+             the same TANDEM_SERVER_SECRET, or idempotency keys will not replay across them"
+        );
+    } else {
+        tracing::info!(path = %path.display(), "generated the server secret of the embedded setup");
+    }
+    ServerSecret::new(text.into_bytes()).map_err(invalid)
 }
 
 fn auth_config(jwt: &JwtArgs, dev_data_dir: Option<&Path>) -> anyhow::Result<AuthConfig> {
@@ -373,6 +410,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let waiter = projections.as_ref().map_or_else(|| Waiter::for_read_models(pool.clone()), |p| p.waiter());
     let metrics = Metrics::new();
     let commands = CommandService::from_pool(pool.clone())
+        .with_secret(server_secret(&args)?)
         .with_metrics(metrics.registry())
         .context("registering the command metrics")?;
     let store = commands.store().clone();

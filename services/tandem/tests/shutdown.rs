@@ -27,6 +27,7 @@ async fn sigterm_closes_subscriptions_and_exits_cleanly(pool: PgPool) {
         .env("DATABASE_URL", db::database_url(&pool))
         .env("TANDEM_LISTEN", format!("127.0.0.1:{port}"))
         .env("TANDEM_JWT_SECRET", SECRET)
+        .env("TANDEM_SERVER_SECRET", SECRET)
         .env("TANDEM_SHUTDOWN_GRACE", "10")
         .env("RUST_LOG", "info")
         .stdout(std::process::Stdio::piped())

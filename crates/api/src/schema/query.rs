@@ -104,6 +104,12 @@ impl RootQuery {
         check(ctx, "people")?;
         let first = page_size(ctx, first)?;
         let f = filter.unwrap_or_default();
+        if f.search.is_some() {
+            // Searching by name finds a person by their name: refused to
+            // those who may not read names (analysts), before the value is
+            // looked at, so the refusal says nothing about it.
+            check(ctx, "people.search")?;
+        }
         check_len("filter.department", &f.department, 200)?;
         check_len("filter.search", &f.search, 200)?;
         let level = f

@@ -2,8 +2,10 @@
 
 mod support;
 
+mod analyst;
 mod api;
 mod auth;
+mod cursors;
 mod events;
 mod matrix;
 mod mutations;

@@ -287,3 +287,51 @@ async fn payloads_are_consistent_and_replays_return_the_first_objects(pool: PgPo
     assert_eq!(d["enrolParticipant"]["person"]["id"], eve.as_str());
     s.stop().await;
 }
+
+/// Idempotency keys over HTTP: a key replays only for the subject who
+/// sent it (two admins choosing one key, at once, each register their
+/// person), the same key with another input is a CONFLICT whose message
+/// echoes nothing sent, and the records hold nothing sent in clear.
+#[sqlx::test(migrations = "../../migrations")]
+async fn idempotency_keys_are_scoped_per_subject_and_stored_as_digests(pool: PgPool) {
+    let s = TestServer::start(pool.clone()).await;
+    let register = "mutation($i: RegisterPersonInput!) { registerPerson(input: $i) { replayed person { id } } }";
+    let one = s.token(&[Role::Admin], "admin-one");
+    let two = s.token(&[Role::Admin], "admin-two");
+    let input = |n: &str| {
+        json!({"i": {"idempotencyKey": "Mk9-shared-key", "externalId": format!("Mk9-ext-{n}"),
+            "name": format!("Mk9 Name {n}"), "email": format!("mk9-{n}@example.com"), "department": "Engineering",
+            "title": "Engineer", "level": 3, "hiredOn": "2021-03-01"}})
+    };
+    let before = event_count(&pool).await;
+    let (a, b) = tokio::join!(s.post(Some(&one), register, input("a")), s.post(Some(&two), register, input("b")));
+    for (_, body) in [&a, &b] {
+        assert!(body.get("errors").is_none(), "{body:#}");
+        assert_eq!(body["data"]["registerPerson"]["replayed"], false, "{body:#}");
+    }
+    assert_ne!(a.1["data"]["registerPerson"]["person"]["id"], b.1["data"]["registerPerson"]["person"]["id"]);
+    assert_eq!(event_count(&pool).await, before + 2);
+
+    // Each subject's retry replays their own result.
+    let (_, again) = s.post(Some(&two), register, input("b")).await;
+    assert_eq!(again["data"]["registerPerson"]["replayed"], true, "{again:#}");
+    assert_eq!(again["data"]["registerPerson"]["person"]["id"], b.1["data"]["registerPerson"]["person"]["id"]);
+
+    // The same key with another input.
+    let (status, body) = s.post(Some(&one), register, input("c")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "CONFLICT", "{body:#}");
+    assert_eq!(body["errors"][0]["extensions"]["reason"], "IDEMPOTENCY_KEY_REUSED", "{body:#}");
+    assert!(!body.to_string().contains("Mk9"), "the refusal echoes nothing sent: {body:#}");
+    assert_eq!(event_count(&pool).await, before + 2);
+
+    let rows: Vec<String> =
+        sqlx::query_scalar("SELECT row_to_json(i)::text FROM idempotency_keys i").fetch_all(&pool).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        for needle in ["Mk9", "mk9", "admin-one", "admin-two", "example.com"] {
+            assert!(!row.contains(needle), "{needle:?} in {row}");
+        }
+    }
+    s.stop().await;
+}

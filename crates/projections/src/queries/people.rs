@@ -68,10 +68,14 @@ pub struct PeopleFilter {
     pub include_erased: bool,
 }
 
-/// The position in the people list: after (sort name, id).
+/// The position in the people list: after this person.
+///
+/// The cursor carries the person's id only, never their name: the sort
+/// key of the position, (name, id), is read back from the read model when
+/// the next page is asked for. If the person was renamed in between, the
+/// next page continues from where the new name sorts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeopleCursor {
-    pub sort_name: String,
     pub person_id: Uuid,
 }
 
@@ -79,22 +83,31 @@ impl PeopleCursor {
     /// The cursor right after `person`.
     #[must_use]
     pub fn after(person: &PersonView) -> Self {
-        Self { sort_name: person.sort_name.clone(), person_id: person.person_id.as_uuid() }
+        Self { person_id: person.person_id.as_uuid() }
     }
 
-    /// The opaque text form, `<id>:<sort name>`.
+    /// The opaque text form: the person's id.
     #[must_use]
     pub fn encode(&self) -> String {
-        format!("{}:{}", self.person_id, self.sort_name)
+        self.person_id.to_string()
     }
 
     /// Parses [`PeopleCursor::encode`]'s form.
     pub fn decode(s: &str) -> Result<Self> {
-        let invalid = || ProjectionError::InvalidCursor("expected <id>:<name>");
-        let (id, name) = s.split_once(':').ok_or_else(invalid)?;
-        let person_id = Uuid::parse_str(id).map_err(|_| invalid())?;
-        Ok(Self { sort_name: name.to_owned(), person_id })
+        let person_id = Uuid::parse_str(s).map_err(|_| ProjectionError::InvalidCursor("expected a people cursor"))?;
+        Ok(Self { person_id })
     }
+}
+
+/// The sort key (name, id) a cursor stands for; an id that is no person
+/// is not a cursor of this list.
+async fn people_anchor(pool: &PgPool, cursor: &PeopleCursor) -> Result<(String, Uuid)> {
+    let sort_name: Option<String> = sqlx::query_scalar("SELECT sort_name FROM read.people WHERE person_id = $1")
+        .bind(cursor.person_id)
+        .fetch_optional(pool)
+        .await?;
+    let sort_name = sort_name.ok_or(ProjectionError::InvalidCursor("not a cursor of this list"))?;
+    Ok((sort_name, cursor.person_id))
 }
 
 /// The columns of a [`PersonView`]: the profile joined with the history
@@ -181,7 +194,10 @@ pub async fn people(
     limit: i64,
 ) -> Result<Page<PersonView>> {
     let limit = page_size(limit);
-    let after = after.map(PeopleCursor::decode).transpose()?;
+    let after = match after.map(PeopleCursor::decode).transpose()? {
+        Some(cursor) => Some(people_anchor(pool, &cursor).await?),
+        None => None,
+    };
     let search = filter.name_contains.as_deref().map(|s| like_escape(&s.trim().to_lowercase()));
     let rows: Vec<Json<PersonView>> = sqlx::query_scalar(person_view_sql!(
         "($1::uuid IS NULL OR p.person_id = $1)
@@ -204,8 +220,8 @@ pub async fn people(
     .bind(filter.left)
     .bind(search)
     .bind(filter.include_erased)
-    .bind(after.as_ref().map(|c| c.sort_name.clone()))
-    .bind(after.as_ref().map(|c| c.person_id))
+    .bind(after.as_ref().map(|(name, _)| name.clone()))
+    .bind(after.as_ref().map(|(_, id)| *id))
     .bind(limit + 1)
     .fetch_all(pool)
     .await?;

@@ -87,22 +87,19 @@ fn event_types(types: Vec<String>) -> Result<Vec<String>, ApiError> {
         return Err(ApiError::bad_input("types", "types must name at least one event type; omit it for all"));
     }
     let mut known = BTreeSet::new();
-    for t in types {
+    for (i, t) in types.into_iter().enumerate() {
         if event_type_info(&t).is_none() {
+            // The entry is named by its place, not echoed: an error must not
+            // repeat what was sent (it may be a personal value).
             let names: Vec<&str> = EVENT_TYPES.iter().map(|(n, _, _)| *n).collect();
             return Err(ApiError::bad_input(
                 "types",
-                format!("unknown event type {:?}; known types: {}", truncate(&t), names.join(", ")),
+                format!("types[{i}] is not an event type; known types: {}", names.join(", ")),
             ));
         }
         known.insert(t);
     }
     Ok(known.into_iter().collect())
-}
-
-/// Bounds how much of an untrusted string an error message echoes.
-fn truncate(s: &str) -> String {
-    s.chars().take(64).collect()
 }
 
 async fn page(

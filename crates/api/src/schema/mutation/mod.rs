@@ -216,8 +216,9 @@ async fn require_member_if_own(ctx: &Context<'_>, access: Access, pair: PairId) 
 /// Runs a command for the caller and returns what it committed.
 ///
 /// `name` is the mutation and `input` the request as received: the
-/// same idempotency key means the same request only for the same caller,
-/// mutation and input.
+/// same idempotency key means the same request only for the same mutation
+/// and input. Keys are scoped to the caller by the command service, and
+/// only a keyed digest of this canonical form is stored.
 async fn run(
     ctx: &Context<'_>,
     name: &str,
@@ -229,7 +230,7 @@ async fn run(
     let mut meta =
         CommandMeta::new(Actor { subject: principal.subject().to_owned(), role: principal.actor_role().to_owned() });
     meta.idempotency_key = idempotency_key(key)?.map(str::to_owned);
-    meta.request_fingerprint = Some(format!("{}|{}|{input:?}", principal.subject(), name));
+    meta.request_fingerprint = Some(format!("{name}|{input:?}"));
     state(ctx).commands.handle(command, &meta).await.map_err(ApiError::from)
 }
 
