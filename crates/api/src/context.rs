@@ -255,6 +255,7 @@ pub async fn check_not_revoked(revocations: &Revocations, p: &Principal) -> Resu
             Err(ContextError {
                 code: crate::transport::codes::INTERNAL_SERVER_ERROR,
                 message: "the token could not be checked; retry".to_owned(),
+                headers: Vec::new(),
             })
         }
     }

@@ -69,8 +69,16 @@ pub enum Part {
 }
 
 impl Part {
-        [Part::Append, Part::ReadAll, Part::Replay, Part::Query, Part::Mutation, Part::Subscriptions, Part::Stall];
-        [Part::Append, Part::ReadAll, Part::Replay, Part::Query, Part::Mutation, Part::Subscriptions, Part::Export];
+    pub const ALL: [Part; 8] = [
+        Part::Append,
+        Part::ReadAll,
+        Part::Replay,
+        Part::Query,
+        Part::Mutation,
+        Part::Subscriptions,
+        Part::Stall,
+        Part::Export,
+    ];
 
     #[must_use]
     pub fn name(self) -> &'static str {
