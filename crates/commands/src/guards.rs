@@ -99,3 +99,12 @@ pub(crate) async fn claim_external_id(
         .await?;
     Ok(())
 }
+
+/// Frees the external id `person` holds (they are being erased).
+pub(crate) async fn release_external_id(conn: &mut PgConnection, person: PersonId) -> Result<(), CommandError> {
+    sqlx::query("DELETE FROM person_external_ids WHERE person_id = $1")
+        .bind(person.as_uuid())
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -24,6 +24,7 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod pair;
+pub mod personal;
 pub mod person;
 pub mod program;
 mod serde_util;

@@ -16,3 +16,14 @@ pub mod double_option {
         Option::<T>::deserialize(d).map(Some)
     }
 }
+
+/// Reads a personal field that may have been erased: the event store reads
+/// a field sealed under a deleted key as `null` (see [`crate::personal`]),
+/// which free text and lists read as empty, like a text never written.
+pub fn erased_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de> + Default,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Option::unwrap_or_default)
+}

@@ -10,6 +10,7 @@ mod events;
 mod matrix;
 mod mutations;
 mod ops;
+mod privacy;
 mod schema;
 mod story;
 mod transport;
