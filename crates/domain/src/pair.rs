@@ -289,6 +289,7 @@ pub struct SessionHeld {
     pub held_at: DateTime<Utc>,
     pub minutes: Minutes,
     /// `None` once erased (see [`crate::personal`]).
+    #[serde(deserialize_with = "crate::serde_util::erasable")]
     pub focus: Option<ShortText>,
     pub activities: Vec<Activity>,
     /// Version of the activity list the activities come from.
@@ -335,6 +336,7 @@ pub struct GoalSet {
     pub goal_id: GoalId,
     pub owner: PersonId,
     /// `None` once erased (see [`crate::personal`]).
+    #[serde(deserialize_with = "crate::serde_util::erasable")]
     pub title: Option<ShortText>,
     #[serde(deserialize_with = "crate::serde_util::erased_as_default")]
     pub description: LongText,

@@ -239,8 +239,11 @@ pub struct PersonRegistered {
     pub person_id: PersonId,
     /// `None` once the person is erased (like `name` and `email`): the
     /// store reads personal fields sealed under a deleted key as absent.
+    #[serde(deserialize_with = "crate::serde_util::erasable")]
     pub external_id: Option<ExternalId>,
+    #[serde(deserialize_with = "crate::serde_util::erasable")]
     pub name: Option<ShortText>,
+    #[serde(deserialize_with = "crate::serde_util::erasable")]
     pub email: Option<Email>,
     pub department: ShortText,
     pub title: ShortText,

@@ -24,7 +24,9 @@
 //! (`Option` fields) or empty (free text, lists); see
 //! [`crate::serde_util::erased_as_default`].
 
-/// A personal field of an event type's stored payload.
+/// A personal field of an event type's stored payload, and whom it
+/// concerns: the people at `concerns`, the stream's person (`stream`), the
+/// pair's members (`members`), together.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PersonalField {
     /// Where the field is: object keys from the payload's root, joined by
@@ -37,14 +39,23 @@ pub struct PersonalField {
     /// Whether the field also concerns every member of the pair whose
     /// stream the event is in, as passed by its writer.
     pub members: bool,
+    /// Whether the field concerns the person whose stream the event is in
+    /// (a person stream's id is the person's id).
+    pub stream: bool,
 }
 
-const fn person(path: &'static str) -> PersonalField {
-    PersonalField { path, concerns: &["personId"], members: false }
+/// A field of a person's own stream.
+const fn own(path: &'static str) -> PersonalField {
+    PersonalField { path, concerns: &[], members: false, stream: true }
+}
+
+/// A field about the participant of a program event.
+const fn participant(path: &'static str) -> PersonalField {
+    PersonalField { path, concerns: &["personId"], members: false, stream: false }
 }
 
 const fn pair_text(path: &'static str, concerns: &'static [&'static str]) -> PersonalField {
-    PersonalField { path, concerns, members: true }
+    PersonalField { path, concerns, members: true, stream: false }
 }
 
 /// Every event type's personal fields. Event types not listed hold none.
@@ -54,10 +65,11 @@ const fn pair_text(path: &'static str, concerns: &'static [&'static str]) -> Per
 pub const PERSONAL_FIELDS: &[(&str, &[PersonalField])] = &[
     (
         "PersonRegistered",
-        &[person("externalId"), person("name"), person("email"), person("location")],
+        &[own("externalId"), own("name"), own("email"), own("location")],
     ),
-    ("PersonUpdated", &[person("changes.name"), person("changes.email"), person("changes.location")]),
-    ("ParticipantEnrolled", &[person("interests"), person("skills"), person("wantsToWorkOn")]),
+    ("PersonUpdated", &[own("changes.name"), own("changes.email"), own("changes.location")]),
+    ("ParticipantEnrolled", &[participant("interests"), participant("skills"), participant("wantsToWorkOn")]),
+    ("ParticipantWithdrew", &[participant("reason")]),
     ("SessionScheduled", &[pair_text("focus", &["scheduledBy"])]),
     (
         "SessionHeld",
@@ -98,7 +110,7 @@ mod tests {
         for (event_type, fields) in PERSONAL_FIELDS {
             assert!(EVENT_TYPES.iter().any(|(t, _, _)| t == event_type), "{event_type} is not an event type");
             for f in *fields {
-                assert!(f.members || !f.concerns.is_empty(), "{event_type}.{} concerns nobody", f.path);
+                assert!(f.members || f.stream || !f.concerns.is_empty(), "{event_type}.{} concerns nobody", f.path);
             }
         }
     }

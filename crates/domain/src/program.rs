@@ -196,6 +196,7 @@ pub struct ParticipantWithdrew {
     pub program_id: ProgramId,
     pub person_id: PersonId,
     pub withdrew_on: NaiveDate,
+    #[serde(deserialize_with = "crate::serde_util::erased_as_default")]
     pub reason: LongText,
 }
 

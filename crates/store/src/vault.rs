@@ -386,7 +386,7 @@ impl Vault {
                 }
                 for f in fields {
                     if has_content(field(&e.data, f.path)) {
-                        wanted.extend(concerned(&e.data, f, members));
+                        wanted.extend(concerned(*stream_id, &e.data, f, members));
                     }
                 }
             }
@@ -422,7 +422,7 @@ impl Vault {
                 let mut e = e.clone();
                 for f in personal_fields(&e.event_type) {
                     let people: Vec<Uuid> =
-                        concerned(&e.data, f, members).into_iter().filter(|p| keys.keys.contains_key(p)).collect();
+                        concerned(*stream_id, &e.data, f, members).into_iter().filter(|p| keys.keys.contains_key(p)).collect();
                     let place =
                         Place { stream_id: *stream_id, event_type: &e.event_type, schema_version: e.schema_version, path: f.path };
                     let Some(slot) = field_mut(&mut e.data, f.path) else { continue };
@@ -466,6 +466,7 @@ impl Vault {
     /// Creates `person`'s data key, or finds the one a racing registration
     /// made; refuses a person whose key was erased.
     async fn create(&self, conn: &mut PgConnection, person: Uuid) -> Result<[u8; KEY_LEN]> {
+        announce_writer(conn).await?;
         let key: [u8; KEY_LEN] = random()?;
         let wrapped = self.current.wrap(person, &key)?;
         let inserted = sqlx::query(
@@ -494,6 +495,7 @@ impl Vault {
     /// # Errors
     /// Database errors.
     pub async fn shred(conn: &mut PgConnection, person: Uuid) -> Result<bool> {
+        announce_writer(conn).await?;
         let done = sqlx::query(
             "INSERT INTO person_keys (person_id, master_key_id, wrapped, erased_at) VALUES ($1, NULL, NULL, now()) \
              ON CONFLICT (person_id) DO UPDATE SET master_key_id = NULL, wrapped = NULL, erased_at = now() \
@@ -617,6 +619,14 @@ impl Vault {
     }
 }
 
+/// Key rows are written before the events of the same transaction, so the
+/// transaction must announce itself as an event writer first (see
+/// [`crate::append`]); a no-op when it already has.
+async fn announce_writer(conn: &mut PgConnection) -> Result<()> {
+    sqlx::query("SELECT tandem_event_writer()").execute(&mut *conn).await?;
+    Ok(())
+}
+
 fn erases(events: &[NewEvent]) -> bool {
     events.iter().any(|e| e.event_type == KEY_DELETED_BY)
 }
@@ -639,8 +649,11 @@ fn field_mut<'a>(data: &'a mut Value, path: &str) -> Option<&'a mut Value> {
 }
 
 /// The people `f` concerns in `data`, sorted and distinct.
-fn concerned(data: &Value, f: &PersonalField, members: &[Uuid]) -> BTreeSet<Uuid> {
+fn concerned(stream_id: Uuid, data: &Value, f: &PersonalField, members: &[Uuid]) -> BTreeSet<Uuid> {
     let mut out = BTreeSet::new();
+    if f.stream {
+        out.insert(stream_id);
+    }
     for path in f.concerns {
         collect_ids(data, &path.split('.').collect::<Vec<_>>(), &mut out);
     }

@@ -19,6 +19,7 @@ const NOT_PERSONAL: &[(&str, &[&str])] = &[
     // The program's own texts, written by its coordinators for everyone.
     ("ProgramLaunched", &["name", "description"]),
     ("ProgramUpdated", &["changes.name", "changes.description"]),
+    ("ProgramClosed", &["reason"]),
 ];
 
 /// Whether a string is an id, a date, a time or a code (SCREAMING_CASE).

@@ -147,7 +147,8 @@ async fn apply(conn: &mut PgConnection, events: &[Envelope]) -> Result<()> {
     if !erased.is_empty() {
         // What an erased participant said about themself goes with them.
         sqlx::query(
-            "UPDATE enrolments SET interests = '{}', skills = '{}', wants_to_work_on = '' WHERE person_id = ANY($1)",
+            "UPDATE enrolments SET interests = '{}', skills = '{}', wants_to_work_on = '', \
+             withdraw_reason = CASE WHEN withdraw_reason IS NULL THEN NULL ELSE '' END WHERE person_id = ANY($1)",
         )
         .bind(&erased)
         .execute(&mut *conn)
