@@ -174,6 +174,31 @@ async fn the_demo_organisation_exports_and_studies_as_lifelines_duckdb_and_panda
         let facts = d(&format!("facts-{format}"));
         tandem(&url, &["export", "facts", "--format", format, "--out", &facts, "--pseudonymize", SALT]);
     }
+    let split = d("events-by-type");
+    let log = tandem(
+        &url,
+        &[
+            "export",
+            "events",
+            "--format",
+            "parquet",
+            "--split-by-type",
+            "--out",
+            &split,
+            "--pseudonymize",
+            SALT,
+            "--quiet",
+        ],
+    );
+    assert!(log.contains("resume with --after"), "{log}");
+    // A split export goes into a new or empty directory, never over another.
+    let refused = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["export", "events", "--format", "parquet", "--split-by-type", "--out", &split, "--pseudonymize", SALT])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is not empty"));
     tandem(&url, &["export", "retention", "--out", &d("retention.json"), "--pseudonymize", SALT]);
 
     // The same log over HTTP, as an analyst: the same bytes as the command line.
