@@ -258,6 +258,11 @@ pub struct DemoArgs {
     /// Random seed.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// The day the history ends (YYYY-MM-DD; default: today). With a fixed
+    /// day and seed, the history's dates and counts are the same on every
+    /// run (the ids are new each time).
+    #[arg(long, value_name = "DATE")]
+    pub today: Option<chrono::NaiveDate>,
 }
 
 /// `tandem bench`.

@@ -314,6 +314,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             seed: args.seed,
             people: args.people,
             months: args.months,
+            today: args.today.unwrap_or(tandem_demo::DemoOptions::default().today),
             ..tandem_demo::DemoOptions::default()
         };
         let started = Instant::now();
