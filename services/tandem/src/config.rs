@@ -128,9 +128,15 @@ pub struct ServeArgs {
     /// Time limit of one HTTP request, in seconds.
     #[arg(long, env = "TANDEM_REQUEST_TIMEOUT", default_value_t = 30)]
     pub request_timeout: u64,
-    /// Deepest query accepted.
+    /// Deepest query accepted (introspection's `__schema` and `__type`
+    /// have a cap of their own, which the standard introspection query of
+    /// graphql-js passes).
     #[arg(long, env = "TANDEM_MAX_DEPTH", default_value_t = 12)]
     pub max_depth: usize,
+    /// Answer introspection (`__schema`, `__type`); `false` in a production
+    /// that ships its schema to clients some other way. GraphiQL needs it.
+    #[arg(long, env = "TANDEM_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub introspection: bool,
     /// Largest query complexity accepted.
     #[arg(long, env = "TANDEM_MAX_COMPLEXITY", default_value_t = 5000)]
     pub max_complexity: usize,

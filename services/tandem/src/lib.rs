@@ -431,6 +431,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_complexity: args.max_complexity,
             max_page_size: args.max_page_size,
             read_your_writes_timeout: Duration::from_millis(args.read_your_writes_timeout_ms),
+            introspection: args.introspection,
         },
         metrics: metrics.clone(),
     };
