@@ -60,11 +60,9 @@ impl Unrelated {
             UnrelatedIn::ThisDatabase => db.options.clone(),
             UnrelatedIn::AnotherDatabase => db.admin_options().clone(),
         };
-        let mut connection =
-            PgConnection::connect_with(&options).await.context("connecting an unrelated session")?;
+        let mut connection = PgConnection::connect_with(&options).await.context("connecting an unrelated session")?;
         connection.execute("BEGIN").await?;
-        let xid: String =
-            sqlx::query_scalar("SELECT pg_current_xact_id()::text").fetch_one(&mut connection).await?;
+        let xid: String = sqlx::query_scalar("SELECT pg_current_xact_id()::text").fetch_one(&mut connection).await?;
         Ok(Self { connection, at, xid })
     }
 
@@ -94,7 +92,7 @@ pub async fn run(opts: &BenchOptions, db: &BenchDb, report: &mut Report) -> anyh
     let targets = fixture(&svc, 2, 2).await?;
     let duration = if opts.size == Size::Smoke { opts.duration } else { opts.duration.min(Duration::from_secs(5)) };
 
-    let normal = feed_latencies(&svc, &targets, duration).await?;
+    let mut normal = feed_latencies(&svc, &targets, duration).await?;
     let normal_p50 = Amount::millis(normal.percentile(50.0));
     let normal_p99 = Amount::millis(normal.percentile(99.0));
     report.push(
@@ -107,7 +105,7 @@ pub async fn run(opts: &BenchOptions, db: &BenchDb, report: &mut Report) -> anyh
         let stalled = feed_latencies(&svc, &targets, duration).await;
         let described = unrelated.describe();
         unrelated.close().await?;
-        let stalled = stalled?;
+        let mut stalled = stalled?;
         report.push(
             Figure::new(
                 "stall",
