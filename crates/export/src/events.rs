@@ -122,16 +122,10 @@ impl Pager {
         if query.page_size < 1 {
             return Err(ExportError::InvalidInput { field: "pageSize", reason: "must be at least 1".into() });
         }
-        // The writers' horizon can stand lower for a moment while a
-        // transaction elsewhere on the cluster ends (it is conservative about
-        // a transaction that finished while it was being computed). Every
-        // reading is safe, so the highest of a few is too, and it keeps an
-        // export `until` an instant from stopping short of that instant.
-        let mut end = store.head().await?;
-        for _ in 0..2 {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            end = end.max(store.head().await?);
-        }
+        // One reading: the head covers every event committed before this
+        // call (unless an older writer is still open) and never goes back,
+        // so an export `until` an instant does not stop short of it.
+        let end = store.head().await?;
         let at = query.after;
         Ok(Self {
             store,
