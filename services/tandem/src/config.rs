@@ -33,6 +33,8 @@ pub enum Commands {
     Demo(DemoArgs),
     /// Export the event log, the fact tables or a retention study for analysts.
     Export(crate::export::ExportArgs),
+    /// Import people from a CSV file through the command path (`import people --file F.csv`).
+    Import(crate::import::ImportArgs),
     /// Run the benchmark suite in a database it creates (and drops) on the
     /// server of DATABASE_URL, printing each figure beside raw PostgreSQL.
     Bench(BenchArgs),
