@@ -76,6 +76,9 @@ pub struct ImportOptions {
     pub chunk: usize,
     /// How long to wait for the read models to catch up, before and after.
     pub catch_up_timeout: Duration,
+    /// Mixed into every idempotency key (the same content under another
+    /// salt is another request).
+    pub salt: String,
 }
 
 impl ImportOptions {
@@ -90,6 +93,7 @@ impl ImportOptions {
             concurrency: 256,
             chunk: 1_000,
             catch_up_timeout: Duration::from_secs(600),
+            salt: "csv".to_owned(),
         }
     }
 }
@@ -131,6 +135,9 @@ pub struct ImportSummary {
     pub leavers_refused: Option<String>,
     /// The last commit position.
     pub position: Cursor,
+    /// Rows whose commands were all answered from the idempotency records
+    /// of an earlier run.
+    pub replays: u64,
 }
 
 impl ImportSummary {
@@ -153,6 +160,30 @@ impl std::fmt::Display for ImportSummary {
             self.created, self.updated, self.left, self.rejoined, self.unchanged, self.failed, self.events
         )
     }
+}
+
+/// What the upsert of one record did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemOutcome {
+    /// `None` when the record was refused before anything was written.
+    pub kind: Option<SyncKind>,
+    /// The person, once they exist.
+    pub person_id: Option<PersonId>,
+    /// Why the record was refused; with `kind` set, what failed after part
+    /// of it was committed.
+    pub error: Option<SyncError>,
+}
+
+/// What a bulk upsert did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upserted {
+    /// One per record, in input order.
+    pub items: Vec<ItemOutcome>,
+    /// The last commit position (for read-your-writes).
+    pub position: Cursor,
+    pub events: u64,
+    /// Whether everything written was the first result of an earlier call.
+    pub replayed: bool,
 }
 
 /// What an import reports while it runs.
@@ -329,11 +360,15 @@ struct Entry {
     manager: Option<Box<str>>,
     depth: u32,
     state: State,
+    /// What the row did, once done.
+    kind: Option<SyncKind>,
 }
 
 /// The file's index after the first pass.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Index {
+    /// How a message names a row ("line 7", "people.3").
+    label: fn(u64) -> String,
     entries: Vec<Entry>,
     by_key: HashMap<Box<str>, usize>,
     /// External ids of refused rows, with their line: their reports fail too.
@@ -342,6 +377,10 @@ struct Index {
     /// people are not marked as left: the row may have been theirs).
     unreadable_ids: bool,
     rows: u64,
+}
+
+fn line_label(line: u64) -> String {
+    format!("line {line}")
 }
 
 fn open(path: &Path) -> Result<csv::Reader<std::fs::File>, ImportError> {
@@ -389,6 +428,17 @@ enum Mark {
 }
 
 impl Index {
+    fn new(label: fn(u64) -> String) -> Self {
+        Self {
+            label,
+            entries: Vec::new(),
+            by_key: HashMap::new(),
+            refused_keys: HashMap::new(),
+            unreadable_ids: false,
+            rows: 0,
+        }
+    }
+
     /// The first pass: parse, check, index.
     fn build(path: &Path, errors: &mut Vec<RowError>) -> Result<(Columns, Self), ImportError> {
         let mut reader = open(path)?;
@@ -397,7 +447,7 @@ impl Index {
             .map_err(|e| ImportError::File { path: path.to_owned(), reason: e.to_string() })?
             .clone();
         let cols = Columns::read(&header)?;
-        let mut index = Self::default();
+        let mut index = Self::new(line_label);
         let mut row = csv::ByteRecord::new();
         while let Some(next) = next_row(&mut reader, &mut row, path)? {
             index.rows += 1;
@@ -443,21 +493,21 @@ impl Index {
                     line: first_line,
                     column: Some(field::EXTERNAL_ID),
                     code: SyncCode::DuplicateExternalId,
-                    message: format!("the same external id is on line {line} too"),
+                    message: format!("the same external id is on {} too", (self.label)(line)),
                 });
             }
             errors.push(RowError {
                 line,
                 column: Some(field::EXTERNAL_ID),
                 code: SyncCode::DuplicateExternalId,
-                message: format!("the same external id is on line {first_line} too"),
+                message: format!("the same external id is on {} too", (self.label)(first_line)),
             });
             state = State::Failed;
         } else {
             self.by_key.insert(key, i);
         }
         let manager = r.manager_key().map(Into::into);
-        self.entries.push(Entry { line, manager, depth: 0, state });
+        self.entries.push(Entry { line, manager, depth: 0, state, kind: None });
     }
 
     /// Follows the manager chains within the file: sets each row's depth,
@@ -480,7 +530,7 @@ impl Index {
                     Mark::OnPath => {
                         let at = path.iter().position(|&p| p == cur).unwrap_or(0);
                         let cycle: Vec<usize> = path.split_off(at);
-                        let lines: Vec<String> = cycle.iter().map(|&c| self.entries[c].line.to_string()).collect();
+                        let lines: Vec<String> = cycle.iter().map(|&c| (self.label)(self.entries[c].line)).collect();
                         for &c in &cycle {
                             mark[c] = Mark::Bad;
                             self.entries[c].state = State::Failed;
@@ -488,7 +538,7 @@ impl Index {
                                 line: self.entries[c].line,
                                 column: Some(field::MANAGER_EXTERNAL_ID),
                                 code: SyncCode::ManagementCycle,
-                                message: format!("the managers form a cycle: lines {}", lines.join(", ")),
+                                message: format!("the managers form a cycle: {}", lines.join(", ")),
                             });
                         }
                         break Err(self.entries[cur].line);
@@ -526,7 +576,7 @@ impl Index {
                             line: self.entries[p].line,
                             column: Some(field::MANAGER_EXTERNAL_ID),
                             code: SyncCode::ManagerFailed,
-                            message: format!("the manager's row (line {manager_line}) was refused"),
+                            message: format!("the manager's row ({}) was refused", (self.label)(manager_line)),
                         });
                         top = Err(self.entries[p].line);
                     }
@@ -637,6 +687,82 @@ impl Importer {
         Ok(summary)
     }
 
+    /// Upserts a batch of records given in memory (the bulk upsert of the
+    /// API): the same comparison, manager ordering and idempotency as a
+    /// file, with results per record in input order. A record that could
+    /// not be read is given as its error. Messages name records as
+    /// `people.N` (0-based).
+    ///
+    /// # Errors
+    /// When the database fails outside a record's commands.
+    pub async fn upsert(
+        &self,
+        records: Vec<Result<PersonRecord, SyncError>>,
+        opts: &ImportOptions,
+    ) -> Result<Upserted, ImportError> {
+        let mut summary = ImportSummary::default();
+        let mut index = Index::new(|i| format!("people.{i}"));
+        let mut kept: Vec<Option<PersonRecord>> = Vec::with_capacity(records.len());
+        for (i, r) in records.into_iter().enumerate() {
+            let line = i as u64;
+            index.rows += 1;
+            match r {
+                Ok(r) => {
+                    index.add(line, &r, &mut summary.errors);
+                    kept.push(Some(r));
+                }
+                Err(e) => {
+                    summary.errors.push(row_error(line, e));
+                    kept.push(None);
+                }
+            }
+        }
+        index.place(&mut summary.errors);
+        let entry_of: HashMap<u64, usize> = index.entries.iter().enumerate().map(|(i, e)| (e.line, i)).collect();
+        if let Some(max_depth) = index.max_depth() {
+            for depth in 0..=max_depth {
+                let chunk: Vec<ChunkRow> = index
+                    .entries
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| e.state == State::Pending && e.depth == depth)
+                    .filter_map(|(i, e)| usize::try_from(e.line).ok().and_then(|l| kept[l].clone()).map(|r| (i, r)))
+                    .collect();
+                if !chunk.is_empty() {
+                    self.apply(&mut index, chunk, opts, &mut summary, &mut |_| {}).await?;
+                }
+            }
+        }
+        let mut errors: HashMap<u64, RowError> = HashMap::new();
+        for e in summary.errors {
+            errors.entry(e.line).or_insert(e);
+        }
+        let items = (0..kept.len() as u64)
+            .map(|line| {
+                let entry = entry_of.get(&line).map(|&i| &index.entries[i]);
+                let person_id = match entry.map(|e| e.state) {
+                    Some(State::Done(id)) => Some(id),
+                    _ => None,
+                };
+                ItemOutcome {
+                    kind: entry.and_then(|e| e.kind).filter(|_| person_id.is_some()),
+                    person_id,
+                    error: errors.remove(&line).map(|e| SyncError {
+                        field: e.column.unwrap_or(field::EXTERNAL_ID),
+                        code: e.code,
+                        message: e.message,
+                    }),
+                }
+            })
+            .collect();
+        Ok(Upserted {
+            items,
+            position: summary.position,
+            events: summary.events,
+            replayed: summary.events == 0 && summary.replays > 0,
+        })
+    }
+
     /// Plans and runs one chunk of rows of one depth; returns the rows done.
     async fn apply(
         &self,
@@ -649,12 +775,7 @@ impl Importer {
         let n = chunk.len() as u64;
         let on = opts.effective_on;
         let ids: Vec<String> = chunk.iter().map(|(_, r)| r.external_id.as_str().to_owned()).collect();
-        let current: HashMap<String, queries::PersonView> = queries::people_by_external_ids(&self.pool, &ids, on)
-            .await
-            .map_err(db)?
-            .into_iter()
-            .map(|(k, v)| (k.to_lowercase(), v))
-            .collect();
+        let current = people_by_keys(&self.pool, &ids, on).await?;
         // Managers outside the file, in one query.
         let outside: Vec<String> = chunk
             .iter()
@@ -663,16 +784,8 @@ impl Importer {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        let managers: HashMap<String, queries::PersonView> = if outside.is_empty() {
-            HashMap::new()
-        } else {
-            queries::people_by_external_ids(&self.pool, &outside, on)
-                .await
-                .map_err(db)?
-                .into_iter()
-                .map(|(k, v)| (k.to_lowercase(), v))
-                .collect()
-        };
+        let managers: HashMap<String, queries::PersonView> =
+            if outside.is_empty() { HashMap::new() } else { people_by_keys(&self.pool, &outside, on).await? };
         let mut plans: Vec<(usize, Planned)> = Vec::new();
         for (i, record) in chunk {
             let line = index.entries[i].line;
@@ -691,6 +804,7 @@ impl Importer {
                     }
                     if opts.dry_run || p.commands.is_empty() {
                         index.entries[i].state = State::Done(p.person_id);
+                        index.entries[i].kind = Some(p.kind);
                         summary.count(p.kind);
                     } else {
                         plans.push((i, p));
@@ -703,9 +817,10 @@ impl Importer {
             }
         }
         let syncer = &self.syncer;
+        let salt = opts.salt.as_str();
         let mut results = futures::stream::iter(plans)
             .map(|(i, p)| async move {
-                let r = syncer.execute(&p, "csv").await;
+                let r = syncer.execute(&p, salt).await;
                 (i, p.kind, r)
             })
             .buffer_unordered(opts.concurrency.max(1));
@@ -714,6 +829,8 @@ impl Importer {
             match result {
                 Ok(done) => {
                     index.entries[i].state = State::Done(done.person_id);
+                    index.entries[i].kind = Some(kind);
+                    summary.replays += u64::from(done.replayed);
                     summary.count(kind);
                     summary.events += done.events as u64;
                     summary.position = summary.position.max(done.position);
@@ -722,6 +839,7 @@ impl Importer {
                     if let Some(done) = partial.committed {
                         // The person exists: their reports can be placed.
                         index.entries[i].state = State::Done(done.person_id);
+                        index.entries[i].kind = Some(kind);
                         summary.events += done.events as u64;
                         summary.position = summary.position.max(done.position);
                     } else {
@@ -782,7 +900,7 @@ impl Importer {
         }
         let syncer = &self.syncer;
         let mut results = futures::stream::iter(plans)
-            .map(|(_, p)| async move { syncer.execute(&p, "csv-absent").await })
+            .map(|(_, p)| async move { syncer.execute(&p, "absent").await })
             .buffer_unordered(opts.concurrency.max(1));
         while let Some(result) = results.next().await {
             match result {
@@ -803,6 +921,31 @@ impl Importer {
     }
 }
 
+/// The people holding `external_ids` (in any case), by lower-cased
+/// external id, with org facts as of `on`. The command side's register of
+/// external ids has an index on `lower(external_id)`, so this is one index
+/// look-up per id, then one primary-key look-up per person.
+async fn people_by_keys(
+    pool: &PgPool,
+    external_ids: &[String],
+    on: NaiveDate,
+) -> Result<HashMap<String, queries::PersonView>, ImportError> {
+    let lowered: Vec<String> = external_ids.iter().map(|s| s.to_lowercase()).collect();
+    let held: Vec<(String, uuid::Uuid)> = sqlx::query_as(
+        "SELECT lower(g.external_id), g.person_id
+           FROM unnest($1::text[]) AS w(asked)
+           JOIN person_external_ids g ON lower(g.external_id) = w.asked",
+    )
+    .bind(&lowered)
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    let ids: Vec<PersonId> = held.iter().map(|(_, id)| PersonId::from_uuid(*id)).collect();
+    let mut views: HashMap<PersonId, queries::PersonView> =
+        queries::people_by_ids(pool, &ids, on).await.map_err(db)?.into_iter().map(|p| (p.person_id, p)).collect();
+    Ok(held.into_iter().filter_map(|(k, id)| views.remove(&PersonId::from_uuid(id)).map(|v| (k, v))).collect())
+}
+
 /// The manager a record names, resolved: from the rows of this run, or
 /// from Tandem.
 fn resolve_manager(
@@ -820,7 +963,7 @@ fn resolve_manager(
             _ => Err(SyncError::new(
                 field::MANAGER_EXTERNAL_ID,
                 SyncCode::ManagerFailed,
-                format!("the manager's row (line {}) was refused", e.line),
+                format!("the manager's row ({}) was refused", (index.label)(e.line)),
             )),
         };
     }
@@ -828,7 +971,7 @@ fn resolve_manager(
         return Err(SyncError::new(
             field::MANAGER_EXTERNAL_ID,
             SyncCode::ManagerFailed,
-            format!("the manager's row (line {line}) was refused"),
+            format!("the manager's row ({}) was refused", (index.label)(line)),
         ));
     }
     match outside.get(&key) {

@@ -407,6 +407,9 @@ pub struct Executed {
     pub position: Cursor,
     /// Events appended (0 when every command was a replay or a no-op).
     pub events: usize,
+    /// Whether every command was answered from the idempotency record of
+    /// an earlier call.
+    pub replayed: bool,
 }
 
 /// A plan that failed part of the way: the error, and what was committed
@@ -443,7 +446,12 @@ impl Syncer {
     /// # Errors
     /// The refusal, with what committed before it.
     pub async fn execute(&self, planned: &Planned, salt: &str) -> Result<Executed, Partial> {
-        let mut done = Executed { person_id: planned.person_id, position: Cursor::START, events: 0 };
+        let mut done = Executed {
+            person_id: planned.person_id,
+            position: Cursor::START,
+            events: 0,
+            replayed: !planned.commands.is_empty(),
+        };
         let mut committed_any = false;
         for (i, command) in planned.commands.iter().enumerate() {
             let mut command = command.clone();
@@ -460,8 +468,11 @@ impl Syncer {
                     if is_register && let Some(e) = c.events.first() {
                         done.person_id = PersonId::from_uuid(e.stream_id);
                     }
-                    if !c.replayed {
+                    if c.replayed {
+                        // Nothing new; the first call's events.
+                    } else {
                         done.events += c.events.len();
+                        done.replayed = false;
                     }
                     done.position = done.position.max(c.position);
                     committed_any = true;
