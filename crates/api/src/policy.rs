@@ -125,6 +125,7 @@ pub const MATRIX: &[Rule] = &[
     m("updatePerson", PEOPLE_ADMIN, ""),
     m("recordPersonLeft", PEOPLE_ADMIN, "also dissolves the leaver's pairs"),
     m("rejoinPerson", PEOPLE_ADMIN, ""),
+    m("upsertPeople", PEOPLE_ADMIN, "at most 500 people a call, keyed by external id"),
     m("erasePerson", [Deny, All, Deny, Deny, Deny, Deny], "blanks personal data in the read models"),
     m("launchProgram", PROGRAM_ADMIN, ""),
     m("updateProgram", PROGRAM_ADMIN, ""),

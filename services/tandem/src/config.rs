@@ -33,6 +33,8 @@ pub enum Commands {
     Demo(DemoArgs),
     /// Export the event log, the fact tables or a retention study for analysts.
     Export(crate::export::ExportArgs),
+    /// Import people from a CSV file through the command path (`import people --file F.csv`).
+    Import(crate::import::ImportArgs),
     /// Run the benchmark suite in a database it creates (and drops) on the
     /// server of DATABASE_URL, printing each figure beside raw PostgreSQL.
     Bench(BenchArgs),
@@ -281,7 +283,7 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value = "full")]
     pub size: BenchSize,
     /// Run only these parts (comma-separated): append, read-all, export, replay,
-    /// query, mutation, subscriptions.
+    /// query, mutation, subscriptions, stall, import.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Events in the generated history (default: 1,000,000 full, 20,000 smoke).

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod embedded;
 pub mod export;
+pub mod import;
 pub mod progress;
 pub mod telemetry;
 
@@ -69,6 +70,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let _log = telemetry::init_basic();
             export::run(args).await
         }
+        Commands::Import(args) => {
+            let _log = telemetry::init_basic();
+            import::run(args).await
+        }
     }
 }
 
@@ -126,18 +131,28 @@ fn dev_secret(data_dir: &Path) -> anyhow::Result<SecretString> {
     Ok(SecretString::from(secret))
 }
 
-/// The server secret: given, read from its file, or else generated once
-/// into the data directory (readable by its owner only) and reused.
+/// The server secret of `tandem serve` (see [`server_secret_of`]).
 fn server_secret(args: &ServeArgs) -> anyhow::Result<ServerSecret> {
+    server_secret_of(args.server_secret.as_ref(), args.server_secret_file.as_ref(), &args.db)
+}
+
+/// The server secret of any process writing commands (`serve`, `import`):
+/// given, read from its file, or else generated once into the data
+/// directory (readable by its owner only) and reused.
+pub(crate) fn server_secret_of(
+    secret: Option<&SecretString>,
+    file: Option<&std::path::PathBuf>,
+    db: &DbArgs,
+) -> anyhow::Result<ServerSecret> {
     let invalid = |e| anyhow::anyhow!("the server secret: {e}");
-    if let Some(secret) = &args.server_secret {
+    if let Some(secret) = secret {
         return ServerSecret::new(secret.expose_secret().as_bytes()).map_err(invalid);
     }
-    if let Some(path) = &args.server_secret_file {
+    if let Some(path) = file {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         return ServerSecret::new(text.trim().as_bytes()).map_err(invalid);
     }
-    let dir = &args.db.data_dir;
+    let dir = &db.data_dir;
     let path = dir.join("server.secret");
     if let Ok(text) = std::fs::read_to_string(&path) {
         return ServerSecret::new(text.trim().as_bytes()).map_err(invalid);
@@ -150,7 +165,7 @@ fn server_secret(args: &ServeArgs) -> anyhow::Result<ServerSecret> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     }
-    if args.db.database_url.is_some() {
+    if db.database_url.is_some() {
         tracing::warn!(
             path = %path.display(),
             "no server secret given: generated one for this machine; give every process of this database \
@@ -338,7 +353,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
 /// Waits (bounded) until every read model has a position — its tables
 /// exist and are caught up to a checkpoint, here or in another process —
 /// so the first request does not meet missing tables.
-async fn wait_for_read_models(p: &tandem_projections::ProjectionsHandle) {
+pub(crate) async fn wait_for_read_models(p: &tandem_projections::ProjectionsHandle) {
     let deadline = Instant::now() + Duration::from_secs(120);
     let waiter = p.waiter();
     while Instant::now() < deadline {

@@ -27,8 +27,8 @@ pub use pairs::{
     pairs_of_program, sessions_of_pairs,
 };
 pub use people::{
-    OrgFacts, PeopleCursor, PeopleFilter, PersonView, all_people, manager_on, org_history, org_on, people,
-    people_by_external_ids, people_by_ids, person, person_by_external_id, reports_on,
+    OrgFacts, PeopleCursor, PeopleFilter, PersonView, all_people, count_people_here, manager_on, org_history, org_on,
+    people, people_by_external_ids, people_by_ids, people_here_after, person, person_by_external_id, reports_on,
 };
 pub use programs::{
     enrolments_of_people, enrolments_of_program, participation_of_people, participation_of_program, program, programs,
