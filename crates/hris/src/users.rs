@@ -105,7 +105,7 @@ impl ScimState {
         let pid: PersonId = id.parse().map_err(|_| not_found())?;
         let view = queries::person(&self.pool, pid, today()).await.map_err(internal)?;
         let view = view.filter(|p| !p.erased).ok_or_else(not_found)?;
-        Ok(self.with_external_ids(vec![view]).await?.into_iter().next().ok_or_else(not_found)?)
+        self.with_external_ids(vec![view]).await?.into_iter().next().ok_or_else(not_found)
     }
 
     /// The users of `people`, with their externalIds (one query).

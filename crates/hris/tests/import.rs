@@ -1,5 +1,6 @@
 //! The CSV full-file import against a real database, with the projections
 //! running as `tandem import people` runs them.
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -39,14 +40,29 @@ async fn setup(pool: &PgPool) -> Setup {
     Setup { importer, projections }
 }
 
-/// A file under the test's temporary directory.
-fn file(contents: &[u8]) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("import-{}.csv", uuid::Uuid::now_v7()));
-    std::fs::write(&path, contents).unwrap();
-    path
+/// A file under the test's temporary directory, removed when dropped.
+struct TempCsv(PathBuf);
+
+impl Drop for TempCsv {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
-async fn import(s: &Setup, path: &PathBuf, opts: &ImportOptions) -> ImportSummary {
+impl std::ops::Deref for TempCsv {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+fn file(contents: &[u8]) -> TempCsv {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("import-{}.csv", uuid::Uuid::now_v7()));
+    std::fs::write(&path, contents).unwrap();
+    TempCsv(path)
+}
+
+async fn import(s: &Setup, path: &std::path::Path, opts: &ImportOptions) -> ImportSummary {
     s.importer.run(path, opts, |_| {}).await.unwrap()
 }
 
@@ -198,7 +214,7 @@ async fn people_absent_from_a_full_file_leave_within_the_allowed_share(pool: PgP
 
     // Back in the file without a left_on column: the rows manage nothing
     // about leaving. With it and empty: they rejoin.
-    let back = format!("external_id,left_on\nA0,\nA1,2026-02-15\n");
+    let back = "external_id,left_on\nA0,\nA1,2026-02-15\n";
     let rejoined = import(&s, &file(back.as_bytes()), &ImportOptions::new(day("2026-04-01"))).await;
     assert_eq!((rejoined.rejoined, rejoined.unchanged), (1, 1), "{rejoined:?}");
     let a0 = queries::person_by_external_id(&pool, "A0", day("2026-04-01")).await.unwrap().unwrap();
@@ -224,9 +240,10 @@ async fn a_bad_header_imports_nothing(pool: PgPool) {
 async fn a_hundred_thousand_rows_import_and_the_same_file_again_appends_nothing(pool: PgPool) {
     const ROWS: usize = 100_000;
     let s = setup(&pool).await;
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("import-100k-{}.csv", uuid::Uuid::now_v7()));
+    let path =
+        TempCsv(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("import-100k-{}.csv", uuid::Uuid::now_v7())));
     {
-        let mut w = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&*path).unwrap());
         w.write_all(HEADER.as_bytes()).unwrap();
         // Reverse order: every report comes before its manager.
         for i in (0..ROWS).rev() {
@@ -255,6 +272,5 @@ async fn a_hundred_thousand_rows_import_and_the_same_file_again_appends_nothing(
     let leaf = queries::person_by_external_id(&pool, "X99999", day("2026-01-01")).await.unwrap().unwrap();
     let boss = queries::person_by_external_id(&pool, "X9999", day("2026-01-01")).await.unwrap().unwrap();
     assert_eq!(leaf.manager_id, Some(boss.person_id));
-    std::fs::remove_file(&path).unwrap();
     s.projections.shutdown().await;
 }

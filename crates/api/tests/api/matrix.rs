@@ -620,6 +620,15 @@ async fn every_operation_as_every_audience_follows_the_matrix(pool: PgPool) {
             Box::new(|_| json!({"i": {"personId": leaver}})),
             false,
         ),
+        (
+            "upsertPeople",
+            m("upsertPeople", "UpsertPeopleInput"),
+            Box::new(|a| {
+                json!({"i": {"people": [{"externalId": format!("UPS-{a:?}"), "name": format!("Ups {a:?}"),
+                    "email": format!("ups.{a:?}@example.org").to_lowercase(), "department": "D", "title": "T", "level": 3}]}})
+            }),
+            false,
+        ),
         ("erasePerson", m("erasePerson", "ErasePersonInput"), Box::new(|_| json!({"i": {"personId": erased}})), false),
         (
             "launchProgram",
