@@ -154,7 +154,8 @@ pub fn kind_of(e: &DomainError) -> ErrorKind {
         | E::ProgramNotFound(_)
         | E::PairNotFound(_)
         | E::SessionNotFound(_)
-        | E::GoalNotFound(_) => K::NotFound,
+        | E::GoalNotFound(_)
+        | E::WebhookEndpointNotFound(_) => K::NotFound,
         E::AlreadyExists { .. }
         | E::ExternalIdTaken(_)
         | E::PersonHasLeft(_)
@@ -170,7 +171,8 @@ pub fn kind_of(e: &DomainError) -> ErrorKind {
         | E::SessionAlreadyHeld(_)
         | E::SessionCancelled(_)
         | E::SessionNotHeld(_)
-        | E::GoalClosed(_) => K::Conflict,
+        | E::GoalClosed(_)
+        | E::WebhookEndpointDisabled(_) => K::Conflict,
     }
 }
 

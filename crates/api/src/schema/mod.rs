@@ -23,6 +23,7 @@ pub mod loaders;
 pub mod mutation;
 pub mod query;
 pub mod types;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,7 +97,7 @@ pub(crate) fn check(ctx: &Context<'_>, operation: &str) -> Result<crate::policy:
 
 /// The root query.
 #[derive(MergedObject, Default)]
-pub struct Query(query::RootQuery, events::FeedQuery, analytics::AnalyticsQuery);
+pub struct Query(query::RootQuery, events::FeedQuery, analytics::AnalyticsQuery, webhooks::WebhookQuery);
 
 /// The root mutation.
 #[derive(MergedObject, Default)]
@@ -107,6 +108,7 @@ pub struct Mutation(
     mutation::SessionMutation,
     mutation::GoalMutation,
     mutation::FeedbackMutation,
+    mutation::WebhookMutation,
 );
 
 /// The root subscription.
