@@ -39,9 +39,7 @@ impl State {
                 Self::Program(Arc::new(program::evolve(Arc::unwrap_or_clone(s), e)))
             }
             (Self::Pair(s), DomainEvent::Pair(e)) => Self::Pair(Arc::new(pair::evolve(Arc::unwrap_or_clone(s), e))),
-            (Self::Empty, DomainEvent::Webhook(e)) => {
-                Self::Webhook(Arc::new(webhook::evolve(Endpoint::default(), e)))
-            }
+            (Self::Empty, DomainEvent::Webhook(e)) => Self::Webhook(Arc::new(webhook::evolve(Endpoint::default(), e))),
             (Self::Webhook(s), DomainEvent::Webhook(e)) => {
                 Self::Webhook(Arc::new(webhook::evolve(Arc::unwrap_or_clone(s), e)))
             }

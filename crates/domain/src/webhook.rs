@@ -368,8 +368,7 @@ pub fn decide(state: &Endpoint, command: WebhookCommand) -> Result<Vec<WebhookEv
         }
         WebhookCommand::Redeliver { endpoint_id, after } => {
             let id = state.require_active(endpoint_id)?;
-            if after.is_empty() || after.len() > 64 || !after.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            {
+            if after.is_empty() || after.len() > 64 || !after.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
                 return Err(DomainError::invalid("after", "must be a cursor of the event log"));
             }
             Ok(vec![WebhookEvent::WebhookRedeliveryRequested(WebhookRedeliveryRequested { endpoint_id: id, after })])

@@ -416,11 +416,7 @@ struct Task {
     lag_at: Option<Instant>,
 }
 
-async fn endpoint_task(
-    ctx: Arc<Ctx>,
-    config: watch::Receiver<WebhookEndpointRow>,
-    stop: watch::Receiver<bool>,
-) {
+async fn endpoint_task(ctx: Arc<Ctx>, config: watch::Receiver<WebhookEndpointRow>, stop: watch::Receiver<bool>) {
     let id = config.borrow().endpoint_id;
     let waker = ctx.waker.clone();
     let mut t = Task { ctx, config, stop, waker, secrets: HashMap::new(), lag_at: None };

@@ -390,14 +390,20 @@ fn start_webhooks(
     let mut options =
         tandem_webhooks::DeliveryOptions { safety: tandem_webhooks::Safety::from_env(), ..Default::default() };
     if let Some(delays) = &args.webhook_retry_delays_ms {
-        options.schedule = tandem_webhooks::RetrySchedule::new(delays.iter().copied().map(Duration::from_millis).collect());
+        options.schedule =
+            tandem_webhooks::RetrySchedule::new(delays.iter().copied().map(Duration::from_millis).collect());
     }
     let webhook_metrics =
         tandem_webhooks::WebhookMetrics::register(metrics.registry()).context("registering the webhook metrics")?;
-    Ok(tandem_webhooks::Webhooks::new(pool.clone(), store, renderer, tandem_webhooks::SecretBox::new(commands.secret()))
-        .options(options)
-        .metrics(webhook_metrics)
-        .spawn()?)
+    Ok(tandem_webhooks::Webhooks::new(
+        pool.clone(),
+        store,
+        renderer,
+        tandem_webhooks::SecretBox::new(commands.secret()),
+    )
+    .options(options)
+    .metrics(webhook_metrics)
+    .spawn()?)
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -255,7 +255,9 @@ impl WebhookQuery {
         let st = state(ctx);
         let first = page_size(first, st.limits.max_page_size)?;
         let after = after
-            .map(|a| Uuid::parse_str(&a).map_err(|_| ApiError::bad_input("after", "after is not a cursor of this list")))
+            .map(|a| {
+                Uuid::parse_str(&a).map_err(|_| ApiError::bad_input("after", "after is not a cursor of this list"))
+            })
             .transpose()?;
         let rows = tandem_projections::queries::webhook_endpoints(&st.pool, role_scope(access))
             .await
@@ -300,9 +302,10 @@ impl WebhookQuery {
         };
         endpoint_for(ctx, access, id).await?;
         let limit = i64::try_from(first).unwrap_or(i64::MAX).saturating_add(1);
-        let mut rows = checkpoint::deliveries(&st.pool, id, status.map(WebhookDeliveryStatus::as_str), after_seq, limit)
-            .await
-            .map_err(ApiError::internal)?;
+        let mut rows =
+            checkpoint::deliveries(&st.pool, id, status.map(WebhookDeliveryStatus::as_str), after_seq, limit)
+                .await
+                .map_err(ApiError::internal)?;
         let has_next_page = rows.len() > first;
         rows.truncate(first);
         let edges: Vec<WebhookDeliveryEdge> = rows

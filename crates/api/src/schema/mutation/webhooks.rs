@@ -11,7 +11,9 @@
 use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{Duration, Utc};
 use tandem_commands::{Command, Committed};
-use tandem_domain::webhook::{CreateEndpoint, EndpointChanges, EndpointRole, EndpointUrl, WebhookCommand, WebhookEvent};
+use tandem_domain::webhook::{
+    CreateEndpoint, EndpointChanges, EndpointRole, EndpointUrl, WebhookCommand, WebhookEvent,
+};
 use tandem_domain::{DomainEvent, WebhookEndpointId};
 use tandem_store::Cursor;
 use tandem_webhooks::{SecretBox, SigningSecret};
@@ -203,8 +205,7 @@ impl WebhookMutation {
             secrets(ctx).issue(&state(ctx).pool, endpoint_id.as_uuid()).await.map_err(ApiError::internal)?;
         let c = CreateEndpoint { endpoint_id, url, event_types, description, role, secret_id };
         let key = input.idempotency_key.as_deref();
-        let done =
-            run(ctx, "createWebhookEndpoint", Command::Webhook(WebhookCommand::Create(c)), key, &input).await?;
+        let done = run(ctx, "createWebhookEndpoint", Command::Webhook(WebhookCommand::Create(c)), key, &input).await?;
         let endpoint_id = done.events.first().map_or(endpoint_id.as_uuid(), |e| e.stream_id);
         let secret = committed_secret(ctx, &done).await?;
         Ok(CreateWebhookEndpointPayload { commit: Commit::new(&done), endpoint_id, secret })
@@ -271,10 +272,8 @@ impl WebhookMutation {
     ) -> async_graphql::Result<RedeliverWebhooksPayload> {
         let access = check(ctx, "redeliverWebhooks")?;
         let endpoint_id = target(ctx, access, &input.endpoint_id).await?;
-        let after: Cursor = input
-            .after
-            .parse()
-            .map_err(|_| ApiError::bad_input("after", "after is not a cursor of the event log"))?;
+        let after: Cursor =
+            input.after.parse().map_err(|_| ApiError::bad_input("after", "after is not a cursor of the event log"))?;
         let c = WebhookCommand::Redeliver { endpoint_id, after: after.to_string() };
         let key = input.idempotency_key.as_deref();
         let done = run(ctx, "redeliverWebhooks", Command::Webhook(c), key, &input).await?;
