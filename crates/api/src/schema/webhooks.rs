@@ -99,6 +99,9 @@ pub struct WebhookEndpoint {
     pub(crate) row: WebhookEndpointRow,
 }
 
+/// An endpoint Tandem pushes events to, signed by the Standard Webhooks
+/// specification. Its secret is never shown again after creation or
+/// rotation.
 #[Object]
 impl WebhookEndpoint {
     /// The endpoint's id.
@@ -186,28 +189,36 @@ pub struct WebhookDelivery {
 /// An attempt with its cursor.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct WebhookDeliveryEdge {
+    /// The attempt's cursor: pass it as `after` for the attempts after it.
     pub cursor: String,
+    /// The attempt.
     pub node: WebhookDelivery,
 }
 
 /// Attempts, oldest first.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct WebhookDeliveryConnection {
+    /// The attempts of this page, oldest first.
     pub edges: Vec<WebhookDeliveryEdge>,
+    /// Where this page lies.
     pub page_info: PageInfo,
 }
 
 /// An endpoint with its cursor.
 #[derive(SimpleObject)]
 pub struct WebhookEndpointEdge {
+    /// The endpoint's cursor: pass it as `after` for the endpoints after it.
     pub cursor: String,
+    /// The endpoint.
     pub node: WebhookEndpoint,
 }
 
 /// Endpoints, in creation order.
 #[derive(SimpleObject)]
 pub struct WebhookEndpointConnection {
+    /// The endpoints of this page.
     pub edges: Vec<WebhookEndpointEdge>,
+    /// Where this page lies.
     pub page_info: PageInfo,
 }
 

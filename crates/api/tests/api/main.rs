@@ -13,3 +13,4 @@ mod ops;
 mod schema;
 mod story;
 mod transport;
+mod webhooks;
