@@ -161,6 +161,13 @@ impl Receiver {
         self.received().into_iter().filter(|r| (200..300).contains(&r.answered)).collect()
     }
 
+    /// How many requests were answered 2xx so far (without copying them).
+    #[must_use]
+    pub fn accepted_count(&self) -> usize {
+        let i = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        i.received.iter().filter(|r| (200..300).contains(&r.answered)).count()
+    }
+
     /// Stops listening (connections are refused) until [`Receiver::up`].
     pub async fn down(&self) {
         let running = self.running.lock().unwrap_or_else(PoisonError::into_inner).take();

@@ -1,6 +1,12 @@
 //! Each endpoint's place in the log (`webhook_checkpoints`) and the record
 //! of every attempt (`webhook_deliveries`), written together.
 //!
+//! Successful attempts are recorded in small groups ([`advance`]): the
+//! checkpoint then moves past all of them at once, in the transaction that
+//! records them, so a crash before it costs redeliveries of that group only
+//! (at least once), never a lost event. A failed attempt is recorded
+//! alone, right away ([`record`]).
+//!
 //! Every write of a checkpoint names the cursor it was read at and changes
 //! nothing when the row has moved since (another worker ran during a
 //! partition, or a redelivery reset it): the caller then reloads, so an
@@ -192,6 +198,55 @@ pub async fn record(
         tx.rollback().await?;
         return Ok(false);
     }
+    insert(&mut tx, endpoint, attempt, next, next_at).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Records delivered attempts and moves the checkpoint from `from` to
+/// `to` (the last event done, delivered or passed over), in one
+/// transaction; false (and nothing written) when the checkpoint moved since
+/// `from`.
+pub async fn advance(
+    pool: &PgPool,
+    endpoint: Uuid,
+    from: Cursor,
+    to: Cursor,
+    recorded_at: DateTime<Utc>,
+    delivered: &[Attempt],
+) -> Result<bool, WebhookError> {
+    let mut tx = pool.begin().await?;
+    let moved = sqlx::query(
+        "UPDATE webhook_checkpoints SET transaction_id = $4::text::xid8, position = $5, status = 'active',
+             attempts = 0, next_attempt_at = NULL, last_recorded_at = $6, updated_at = now()
+         WHERE endpoint_id = $1 AND transaction_id = $2::text::xid8 AND position = $3",
+    )
+    .bind(endpoint)
+    .bind(from.transaction_id.to_string())
+    .bind(from.position)
+    .bind(to.transaction_id.to_string())
+    .bind(to.position)
+    .bind(recorded_at)
+    .execute(&mut *tx)
+    .await?;
+    if moved.rows_affected() != 1 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    for a in delivered {
+        insert(&mut tx, endpoint, a, Next::Done, None).await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+async fn insert(
+    tx: &mut sqlx::PgConnection,
+    endpoint: Uuid,
+    attempt: &Attempt,
+    next: Next,
+    next_at: Option<DateTime<Utc>>,
+) -> Result<(), WebhookError> {
     sqlx::query(
         "INSERT INTO webhook_deliveries (endpoint_id, message_id, event_id, event_type, cursor, attempt, status,
              http_status, error, duration_ms, next_attempt_at)
@@ -208,10 +263,9 @@ pub async fn record(
     .bind(attempt.error.as_deref())
     .bind(attempt.duration_ms)
     .bind(next_at)
-    .execute(&mut *tx)
+    .execute(tx)
     .await?;
-    tx.commit().await?;
-    Ok(true)
+    Ok(())
 }
 
 /// A row of `webhook_deliveries`.

@@ -17,8 +17,9 @@
 //!   commit order, only the endpoint's event types, and only person
 //!   streams for an integrator endpoint), renders each event as the feed
 //!   renders it for the endpoint's role, and delivers one event at a time,
-//!   so the receiver sees each stream in order. Each attempt and the
-//!   checkpoint move in one transaction: after a crash the events after the
+//!   so the receiver sees each stream in order. Attempts are recorded with
+//!   the checkpoint in one transaction (deliveries in groups of up to 100
+//!   or 200 ms, a failure at once): after a crash the events after the
 //!   checkpoint are delivered again (at least once, none lost). Events the
 //!   role may not see are passed over.
 //! * **Retries** follow [`RetrySchedule`]; when an event's last attempt
@@ -61,6 +62,22 @@ const EVENTS_CHANNEL: &str = "tandem_events";
 
 /// The first pause after an error.
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Deliveries recorded together at most, and the longest a delivered
+/// event waits to be recorded (a crash before costs redeliveries of that
+/// many, at most).
+const GROUP_MAX: usize = 100;
+const GROUP_TIME: Duration = Duration::from_millis(200);
+
+/// Delivered events not yet recorded, and the checkpoint they follow.
+struct Group {
+    /// The checkpoint as stored.
+    at: Cursor,
+    /// The last event done (delivered or passed over) after it.
+    done: Option<(Cursor, DateTime<Utc>)>,
+    delivered: Vec<Attempt>,
+    since: Instant,
+}
 
 /// Events counted for the lag at most (the gauge saturates there).
 const LAG_CAP: i64 = 100_000;
@@ -537,49 +554,72 @@ impl Task {
         }
         let rendered = self.ctx.renderer.render(role, &events).await.map_err(WebhookError::Render)?;
         let secrets = self.signing(&row).await?;
-        let mut at = cp.cursor;
+        let mut group = Group { at: cp.cursor, done: None, delivered: Vec::new(), since: Instant::now() };
+        // Failed attempts so far belong to the first event after the checkpoint.
         let mut attempts = cp.attempts;
-        let mut skipped: Option<(Cursor, DateTime<Utc>)> = None;
         for (rec, data) in events.iter().zip(rendered) {
             if *self.stop.borrow() || self.config.has_changed().unwrap_or(true) {
                 break;
             }
             let Some(data) = data else {
-                skipped = Some((rec.cursor(), rec.recorded_at));
+                group.done = Some((rec.cursor(), rec.recorded_at));
                 continue;
             };
-            if let Some((to, t)) = skipped.take() {
-                if !checkpoint::skip(&self.ctx.pool, id, at, to, t).await? {
+            let (attempt, next) = self.attempt(&row, &secrets, rec, &data, attempts + 1).await?;
+            attempts = 0;
+            if next == Next::Done {
+                group.done = Some((rec.cursor(), rec.recorded_at));
+                group.delivered.push(attempt);
+                if (group.delivered.len() >= GROUP_MAX || group.since.elapsed() >= GROUP_TIME)
+                    && !self.flush(id, &mut group).await?
+                {
                     return Ok(());
                 }
-                at = to;
+                continue;
             }
-            match self.attempt(&row, &secrets, rec, &data, attempts + 1, at).await? {
-                Some(Next::Done) => {
-                    at = rec.cursor();
-                    attempts = 0;
+            // A failure: what was delivered first, then the failure, each
+            // recorded with its checkpoint; the next round waits.
+            if !self.flush(id, &mut group).await? {
+                return Ok(());
+            }
+            if checkpoint::record(&self.ctx.pool, id, group.at, &attempt, next).await? {
+                self.ctx.metrics.attempt(id, next.label());
+                if next == Next::Fail {
+                    tracing::warn!(endpoint = %id, cursor = %attempt.cursor, "webhook endpoint failing: deliveries wait for a redelivery");
                 }
-                // Failed (the next round waits), or the checkpoint moved.
-                _ => return Ok(()),
             }
+            return Ok(());
         }
-        if let Some((to, t)) = skipped {
-            checkpoint::skip(&self.ctx.pool, id, at, to, t).await?;
-        }
+        self.flush(id, &mut group).await?;
         Ok(())
     }
 
-    /// Makes one attempt and records it; `None` when the checkpoint moved
-    /// meanwhile (nothing recorded).
+    /// Records the group's deliveries and moves the checkpoint past them;
+    /// false when the checkpoint moved meanwhile (nothing recorded).
+    async fn flush(&self, id: Uuid, group: &mut Group) -> Result<bool, WebhookError> {
+        let Some((to, recorded_at)) = group.done.take() else { return Ok(true) };
+        let delivered = std::mem::take(&mut group.delivered);
+        group.since = Instant::now();
+        if !checkpoint::advance(&self.ctx.pool, id, group.at, to, recorded_at, &delivered).await? {
+            return Ok(false);
+        }
+        group.at = to;
+        for _ in &delivered {
+            self.ctx.metrics.attempt(id, Next::Done.label());
+        }
+        Ok(true)
+    }
+
+    /// Makes one attempt (nothing recorded yet): what it was, and what
+    /// follows from it.
     async fn attempt(
-        &mut self,
+        &self,
         row: &WebhookEndpointRow,
         secrets: &[SigningSecret],
         rec: &RecordedEvent,
         data: &Value,
         number: i32,
-        from: Cursor,
-    ) -> Result<Option<Next>, WebhookError> {
+    ) -> Result<(Attempt, Next), WebhookError> {
         let message_id = format!("msg_{}", rec.event_id.simple());
         let body = json!({
             "type": rec.event_type,
@@ -624,14 +664,7 @@ impl Task {
             error,
             duration_ms: i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX),
         };
-        if !checkpoint::record(&self.ctx.pool, row.endpoint_id, from, &attempt, next).await? {
-            return Ok(None);
-        }
-        self.ctx.metrics.attempt(row.endpoint_id, next.label());
-        if next == Next::Fail {
-            tracing::warn!(endpoint = %row.endpoint_id, cursor = %attempt.cursor, "webhook endpoint failing: deliveries wait for a redelivery");
-        }
-        Ok(Some(next))
+        Ok((attempt, next))
     }
 
     async fn send(&self, url: &str, id: &str, timestamp: i64, signature: &str, body: Vec<u8>) -> Sent {

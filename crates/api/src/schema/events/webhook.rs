@@ -57,7 +57,7 @@ impl Renderer for FeedRenderer {
                 .map_err(|e| anyhow::anyhow!("{e:?}"))?;
             let mut out = Vec::with_capacity(events.len());
             for (rec, event) in events.iter().zip(&decoded) {
-                out.push(render(rec, event, &audience, &erased).map(|e| serde_json::to_value(e)).transpose()?);
+                out.push(render(rec, event, &audience, &erased).map(serde_json::to_value).transpose()?);
             }
             Ok(out)
         })
