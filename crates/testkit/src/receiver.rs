@@ -64,12 +64,15 @@ struct Inner {
     answer: Answer,
 }
 
+/// The server task while it listens, and what stops it.
+type Running = Arc<Mutex<Option<(CancellationToken, JoinHandle<()>)>>>;
+
 /// The receiver; clones share it.
 #[derive(Clone, Debug)]
 pub struct Receiver {
     inner: Arc<Mutex<Inner>>,
     addr: SocketAddr,
-    running: Arc<Mutex<Option<(CancellationToken, JoinHandle<()>)>>>,
+    running: Running,
 }
 
 async fn handle(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body: Bytes) -> Response {
