@@ -438,6 +438,8 @@ mod tests {
             DomainError::GoalClosed(goal),
             DomainError::NotGoalOwner { owner: person },
             DomainError::NotGoalParticipant,
+            DomainError::WebhookEndpointNotFound(tandem_domain::WebhookEndpointId::new()),
+            DomainError::WebhookEndpointDisabled(tandem_domain::WebhookEndpointId::new()),
         ];
         for e in &all {
             // Exhaustive on purpose; see above.
@@ -474,7 +476,9 @@ mod tests {
                 | DomainError::SessionNotHeld(_)
                 | DomainError::GoalClosed(_)
                 | DomainError::NotGoalOwner { .. }
-                | DomainError::NotGoalParticipant => {}
+                | DomainError::NotGoalParticipant
+                | DomainError::WebhookEndpointNotFound(_)
+                | DomainError::WebhookEndpointDisabled(_) => {}
             }
         }
         all
