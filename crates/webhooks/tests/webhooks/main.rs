@@ -402,3 +402,38 @@ async fn an_internal_address_is_refused_at_delivery_unless_allowed(pool: PgPool)
     assert!(row.error.unwrap().contains("internal address"));
     assert!(receiver.received().is_empty(), "nothing reached the internal address");
 }
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn one_worker_delivers_across_processes_and_a_standby_takes_over(pool: PgPool) {
+    let mut w = world(pool.clone(), options()).await;
+    let store = w.store.clone();
+    let second = Webhooks::new(pool, store.clone(), Arc::new(FeedRenderer::new(store)), secrets())
+        .options(options())
+        .spawn()
+        .unwrap();
+    let first = w.worker.take().unwrap();
+    wait::eventually(LIMIT, "one leader", || {
+        let leaders = usize::from(first.is_leader()) + usize::from(second.is_leader());
+        async move { (leaders == 1).then_some(()) }
+    })
+    .await;
+    let (leader, standby) = if first.is_leader() { (first, second) } else { (second, first) };
+    let receiver = Receiver::start().await;
+    let (id, _) = w.endpoint(&receiver.url(), &["PersonRegistered"], EndpointRole::Admin).await;
+    w.org.register("Led Once", 3, None).await;
+    all_accepted(&receiver, &w.expected(id, &["PersonRegistered"]).await).await;
+    assert!(!standby.is_leader());
+
+    // The leader goes; the standby takes over and carries on from the checkpoint.
+    leader.shutdown().await;
+    wait::eventually(LIMIT, "the standby leading", || {
+        let leads = standby.is_leader();
+        async move { leads.then_some(()) }
+    })
+    .await;
+    w.org.register("Led Twice", 3, None).await;
+    let expected = w.expected(id, &["PersonRegistered"]).await;
+    let accepted = all_accepted(&receiver, &expected).await;
+    assert_eq!(accepted.len(), 2, "each event once: {:?}", accepted.iter().map(Received::id).collect::<Vec<_>>());
+    standby.shutdown().await;
+}

@@ -11,6 +11,7 @@
 use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{Duration, Utc};
 use tandem_commands::{Command, Committed};
+use tandem_domain::event::{StreamType, event_type_info};
 use tandem_domain::webhook::{
     CreateEndpoint, EndpointChanges, EndpointRole, EndpointUrl, WebhookCommand, WebhookEvent,
 };
@@ -158,8 +159,19 @@ fn role(access: Access, ctx: &Context<'_>, asked: Option<WebhookRole>) -> Result
     }
 }
 
-fn event_types(types: &[String]) -> Result<Vec<String>, ApiError> {
-    Ok(tandem_domain::webhook::event_types("eventTypes", types)?)
+/// The event types of an endpoint of `role`: known, deliverable, and for
+/// an integrator endpoint of person streams only (all it is shown).
+fn event_types(role: EndpointRole, types: &[String]) -> Result<Vec<String>, ApiError> {
+    let types = tandem_domain::webhook::event_types("eventTypes", types)?;
+    if role == EndpointRole::Integrator
+        && types.iter().any(|t| event_type_info(t).is_none_or(|(s, _)| s != StreamType::Person))
+    {
+        return Err(ApiError::bad_input(
+            "eventTypes",
+            "an integrator endpoint receives the events of person streams only",
+        ));
+    }
+    Ok(types)
 }
 
 /// The secret the committed event names (the first call's on a replay).
@@ -197,9 +209,9 @@ impl WebhookMutation {
     ) -> async_graphql::Result<CreateWebhookEndpointPayload> {
         let access = check(ctx, "createWebhookEndpoint")?;
         let url = url(&input.url)?;
-        let event_types = event_types(&input.event_types)?;
-        let description = long("description", input.description.as_deref())?;
         let role = role(access, ctx, input.role)?;
+        let event_types = event_types(role, &input.event_types)?;
+        let description = long("description", input.description.as_deref())?;
         let endpoint_id = WebhookEndpointId::new();
         let (secret_id, _) =
             secrets(ctx).issue(&state(ctx).pool, endpoint_id.as_uuid()).await.map_err(ApiError::internal)?;
@@ -219,9 +231,12 @@ impl WebhookMutation {
     ) -> async_graphql::Result<UpdateWebhookEndpointPayload> {
         let access = check(ctx, "updateWebhookEndpoint")?;
         let endpoint_id = target(ctx, access, &input.endpoint_id).await?;
+        let role = endpoint_for(ctx, access, endpoint_id.as_uuid())
+            .await
+            .map(|row| EndpointRole::parse(&row.role).unwrap_or(EndpointRole::Analyst))?;
         let changes = EndpointChanges {
             url: input.url.as_deref().map(url).transpose()?,
-            event_types: input.event_types.as_deref().map(event_types).transpose()?,
+            event_types: input.event_types.as_deref().map(|t| event_types(role, t)).transpose()?,
             description: input.description.as_deref().map(|d| long("description", Some(d))).transpose()?,
         };
         let c = WebhookCommand::Update { endpoint_id, changes };
