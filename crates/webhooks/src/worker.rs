@@ -367,7 +367,16 @@ async fn lead(ctx: &Arc<Ctx>, lock: &mut PgConnection, stop: &mut watch::Receive
         }
         let rows = match webhook_endpoints(&ctx.pool, None).await {
             Ok(rows) => rows,
-            Err(e) => break Err(e.into()),
+            Err(e) => {
+                // The read model may not exist yet (its runner builds it on
+                // first start), or the database is away for a moment: keep
+                // the lead and the tasks, and look again.
+                tracing::warn!(error = %e, "webhook delivery: reading the endpoints failed; retrying");
+                if pause(ctx.options.poll_interval, stop).await {
+                    break Ok(());
+                }
+                continue;
+            }
         };
         let mut active = std::collections::HashSet::new();
         for row in rows {

@@ -132,8 +132,12 @@ async fn integrators_manage_integrator_endpoints_only(pool: PgPool) {
     let admins = s.ok(&admin, CREATE, create("https://hooks.example.com/admin")).await["createWebhookEndpoint"]["endpoint"]
         ["id"]
         .clone();
-    let theirs =
-        s.ok(&integrator, CREATE, create("https://hooks.example.com/hris")).await["createWebhookEndpoint"].clone();
+    // An integrator endpoint is shown person events only, so it takes no other.
+    let (_, body) = s.post(Some(&integrator), CREATE, create("https://hooks.example.com/hris")).await;
+    assert_eq!(error(&body), ("BAD_USER_INPUT".to_owned(), "eventTypes".to_owned()), "{body:#}");
+    let person_events =
+        json!({"i": {"url": "https://hooks.example.com/hris", "eventTypes": ["PersonLeft", "PersonRegistered"]}});
+    let theirs = s.ok(&integrator, CREATE, person_events).await["createWebhookEndpoint"].clone();
     assert_eq!(theirs["endpoint"]["role"], "INTEGRATOR");
     let (_, body) = s
         .post(
