@@ -40,6 +40,7 @@ const PAIR: PayloadColumn = f("pairId", T::Text);
 const SESSION: PayloadColumn = f("sessionId", T::Text);
 const GOAL: PayloadColumn = f("goalId", T::Text);
 const BY: PayloadColumn = f("by", T::Text);
+const ENDPOINT: PayloadColumn = f("endpointId", T::Text);
 
 /// Every event type's payload columns, in the catalogue's order.
 pub const PAYLOAD_COLUMNS: &[(&str, &[PayloadColumn])] = &[
@@ -153,6 +154,12 @@ pub const PAYLOAD_COLUMNS: &[(&str, &[PayloadColumn])] = &[
     ("PairPaused", &[PAIR, f("pausedOn", T::Date), f("until", T::Date)]),
     ("PairResumed", &[PAIR, f("resumedOn", T::Date)]),
     ("PairDissolved", &[PAIR, f("reason", T::Text), f("dissolvedOn", T::Date)]),
+    // Of a webhook endpoint's events, analysts see which endpoint changed.
+    ("WebhookEndpointCreated", &[ENDPOINT]),
+    ("WebhookEndpointUpdated", &[ENDPOINT]),
+    ("WebhookSecretRotated", &[ENDPOINT]),
+    ("WebhookEndpointDisabled", &[ENDPOINT]),
+    ("WebhookRedeliveryRequested", &[ENDPOINT]),
 ];
 
 /// The envelope's columns: every column of an event export but `data`.

@@ -124,6 +124,16 @@ pub struct ServeArgs {
     /// /readyz fails when a projection is more than this many events behind.
     #[arg(long, env = "TANDEM_READY_MAX_LAG", default_value_t = 1000)]
     pub ready_max_lag: i64,
+    /// Run the webhook delivery worker in this process (one leader across
+    /// all processes sharing the database).
+    #[arg(long, env = "TANDEM_RUN_WEBHOOKS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub run_webhooks: bool,
+    /// The delays between webhook delivery attempts, in milliseconds,
+    /// comma-separated (one attempt more than delays). The default is the
+    /// Standard Webhooks schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+    /// For development and tests.
+    #[arg(long, env = "TANDEM_WEBHOOKS_RETRY_DELAYS_MS", value_delimiter = ',')]
+    pub webhook_retry_delays_ms: Option<Vec<u64>>,
     /// Largest request body in bytes.
     #[arg(long, env = "TANDEM_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,

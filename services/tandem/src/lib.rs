@@ -393,6 +393,35 @@ async fn shutdown_signal() {
     }
 }
 
+/// Starts the webhook delivery worker (see `tandem_webhooks`), rendering
+/// events as the feed does and recording its metrics beside the API's.
+fn start_webhooks(
+    args: &ServeArgs,
+    pool: &sqlx::PgPool,
+    commands: &CommandService,
+    metrics: &Metrics,
+) -> anyhow::Result<tandem_webhooks::WebhooksHandle> {
+    let store = commands.store().clone();
+    let renderer = Arc::new(tandem_api::schema::events::webhook::FeedRenderer::new(store.clone()));
+    let mut options =
+        tandem_webhooks::DeliveryOptions { safety: tandem_webhooks::Safety::from_env(), ..Default::default() };
+    if let Some(delays) = &args.webhook_retry_delays_ms {
+        options.schedule =
+            tandem_webhooks::RetrySchedule::new(delays.iter().copied().map(Duration::from_millis).collect());
+    }
+    let webhook_metrics =
+        tandem_webhooks::WebhookMetrics::register(metrics.registry()).context("registering the webhook metrics")?;
+    Ok(tandem_webhooks::Webhooks::new(
+        pool.clone(),
+        store,
+        renderer,
+        tandem_webhooks::SecretBox::new(commands.secret()),
+    )
+    .options(options)
+    .metrics(webhook_metrics)
+    .spawn()?)
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let telemetry = telemetry::init(telemetry::TelemetryOptions {
@@ -430,6 +459,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_metrics(metrics.registry())
         .context("registering the command metrics")?;
     let store = commands.store().clone();
+    let webhooks = if args.run_webhooks { Some(start_webhooks(&args, &pool, &commands, &metrics)?) } else { None };
     let hub = EventHub::start(store.clone(), shutdown.child_token());
     {
         let hub = hub.clone();
@@ -508,6 +538,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     sockets.close();
     if tokio::time::timeout(grace, sockets.wait()).await.is_err() {
         tracing::warn!("websockets still open after the grace period");
+    }
+    if let Some(w) = webhooks {
+        w.shutdown().await;
     }
     if let Some(p) = projections {
         p.shutdown().await;

@@ -25,6 +25,7 @@ pub mod loaders;
 pub mod mutation;
 pub mod query;
 pub mod types;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -102,7 +103,7 @@ pub(crate) fn check(ctx: &Context<'_>, operation: &str) -> Result<crate::policy:
 
 /// The root query.
 #[derive(MergedObject, Default)]
-pub struct Query(query::RootQuery, events::FeedQuery, analytics::AnalyticsQuery);
+pub struct Query(query::RootQuery, events::FeedQuery, analytics::AnalyticsQuery, webhooks::WebhookQuery);
 
 /// The root mutation.
 #[derive(MergedObject, Default)]
@@ -113,6 +114,7 @@ pub struct Mutation(
     mutation::SessionMutation,
     mutation::GoalMutation,
     mutation::FeedbackMutation,
+    mutation::WebhookMutation,
 );
 
 /// The root subscription.

@@ -14,3 +14,4 @@ mod schema;
 mod story;
 mod transport;
 mod upsert;
+mod webhooks;

@@ -12,3 +12,4 @@ mod program;
 mod properties;
 mod support;
 mod values;
+mod webhook;

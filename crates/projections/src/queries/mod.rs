@@ -21,6 +21,7 @@
 pub mod pairs;
 pub mod people;
 pub mod programs;
+pub mod webhooks;
 
 pub use pairs::{
     CoachingPair, SessionView, feedback_of_pairs, goal_progress, goals_of_pairs, pairs_by_ids, pairs_of_people,
@@ -34,6 +35,7 @@ pub use programs::{
     enrolments_of_people, enrolments_of_program, participation_of_people, participation_of_program, program, programs,
     programs_by_ids,
 };
+pub use webhooks::{webhook_endpoint, webhook_endpoints};
 
 use std::collections::HashMap;
 use std::hash::Hash;

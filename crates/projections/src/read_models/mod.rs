@@ -13,3 +13,4 @@ pub mod pairs;
 pub mod participation;
 pub mod people;
 pub mod programs;
+pub mod webhooks;
