@@ -5,6 +5,7 @@ Usage: python check_exports.py DIR
 DIR holds what `services/tandem/tests/analysts.rs` wrote with `tandem export`:
 
     events.ndjson, events.csv, events.parquet     the whole log
+    events-by-type/<EventType>.parquet            the log split by event type
     facts-ndjson/, facts-csv/, facts-parquet/     <table>.<format> per fact table
     expected.json   {"events": N, "event_types": {type: n}, "facts": {table: n},
                      "personal": [strings that must not appear],
@@ -36,6 +37,14 @@ PARQUET_TYPES = {
     "correlation_id": "VARCHAR", "data": "VARCHAR",
 }
 FACT_TABLES = ["people", "participants", "pairs", "sessions", "goals"]
+# Some typed payload columns of the split export, with DuckDB's types.
+SPLIT_TYPES = {
+    "PairFormed": {"members": "VARCHAR[]", "formedOn": "DATE", "matchScore": "DOUBLE", "programId": "VARCHAR"},
+    "SessionHeld": {"heldAt": "TIMESTAMP WITH TIME ZONE", "minutes": "INTEGER", "activities": "VARCHAR[]"},
+    "FeedbackGiven": {"ratingEmpathy": "SMALLINT", "givenAt": "TIMESTAMP WITH TIME ZONE", "from": "VARCHAR"},
+    "PersonRegistered": {"level": "SMALLINT", "hiredOn": "DATE", "department": "VARCHAR"},
+    "ParticipantEnrolled": {"enrolledOn": "DATE", "interestCount": "INTEGER"},
+}
 failures = []
 checks = 0
 
@@ -124,6 +133,47 @@ def check_events(directory, expected):
         check_private(name, df, expected)
 
 
+def check_split(directory, expected):
+    """The export split by event type: one typed table per type, together the whole log."""
+    split = os.path.join(directory, "events-by-type")
+    envelope = EVENT_COLUMNS[:-1]
+    con = duckdb.connect()
+    files = sorted(f for f in os.listdir(split) if f.endswith(".parquet"))
+    check(files == sorted(f"{t}.parquet" for t in expected["event_types"]), f"events-by-type: files {files}")
+    for event_type, count in expected["event_types"].items():
+        path = os.path.join(split, f"{event_type}.parquet")
+        name = f"events-by-type/{event_type}"
+        if not os.path.exists(path):
+            continue
+        n, other = con.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE event_type <> '{event_type}') FROM {duck_read(path)}"
+        ).fetchone()
+        check(n == count and other == 0, f"{name}: DuckDB reads {n} rows ({other} of another type), expected {count}")
+        types = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {duck_read(path)}").fetchall()}
+        check(list(types)[: len(envelope)] == envelope, f"{name}: the envelope columns are {list(types)}")
+        check("data" not in types, f"{name}: has a JSON data column")
+        for column, want in SPLIT_TYPES.get(event_type, {}).items():
+            check(types.get(column) == want, f"{name}: {column} is {types.get(column)}, expected {want}")
+        df = pd.read_parquet(path)
+        check(len(df) == count, f"{name}: pandas reads {len(df)} rows")
+        check_private(name, df, expected)
+    glob = os.path.join(split, "*.parquet")
+    n, cursors = con.execute(
+        f"SELECT count(*), count(DISTINCT cursor) FROM read_parquet('{glob}', union_by_name = true)"
+    ).fetchone()
+    check(n == expected["events"] == cursors, f"events-by-type: {n} rows, {cursors} cursors together")
+    # The typed columns hold the values of the JSON payload of the one-file export.
+    held = os.path.join(split, "SessionHeld.parquet")
+    if os.path.exists(held):
+        typed = con.execute(f"SELECT count(*), sum(minutes) FROM {duck_read(held)}").fetchone()
+        one = os.path.join(directory, "events.parquet")
+        from_json = con.execute(
+            f"SELECT count(*), sum(CAST(json_extract(data, '$.minutes') AS INTEGER)) FROM {duck_read(one)} "
+            f"WHERE event_type = 'SessionHeld'"
+        ).fetchone()
+        check(typed == from_json, f"events-by-type: SessionHeld minutes {typed} differ from the JSON's {from_json}")
+
+
 def check_facts(directory, expected):
     answers = {}
     for fmt in ("ndjson", "csv", "parquet"):
@@ -165,6 +215,7 @@ def main(directory):
         expected = json.load(f)
     check(expected["events"] > 0 and expected["personal"], "expected.json must describe a non-empty log")
     check_events(directory, expected)
+    check_split(directory, expected)
     check_facts(directory, expected)
     for f in failures:
         print(f, file=sys.stderr)

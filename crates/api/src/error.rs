@@ -154,7 +154,8 @@ pub fn kind_of(e: &DomainError) -> ErrorKind {
         | E::ProgramNotFound(_)
         | E::PairNotFound(_)
         | E::SessionNotFound(_)
-        | E::GoalNotFound(_) => K::NotFound,
+        | E::GoalNotFound(_)
+        | E::WebhookEndpointNotFound(_) => K::NotFound,
         E::AlreadyExists { .. }
         | E::ExternalIdTaken(_)
         | E::PersonHasLeft(_)
@@ -170,7 +171,8 @@ pub fn kind_of(e: &DomainError) -> ErrorKind {
         | E::SessionAlreadyHeld(_)
         | E::SessionCancelled(_)
         | E::SessionNotHeld(_)
-        | E::GoalClosed(_) => K::Conflict,
+        | E::GoalClosed(_)
+        | E::WebhookEndpointDisabled(_) => K::Conflict,
     }
 }
 
@@ -436,6 +438,8 @@ mod tests {
             DomainError::GoalClosed(goal),
             DomainError::NotGoalOwner { owner: person },
             DomainError::NotGoalParticipant,
+            DomainError::WebhookEndpointNotFound(tandem_domain::WebhookEndpointId::new()),
+            DomainError::WebhookEndpointDisabled(tandem_domain::WebhookEndpointId::new()),
         ];
         for e in &all {
             // Exhaustive on purpose; see above.
@@ -472,7 +476,9 @@ mod tests {
                 | DomainError::SessionNotHeld(_)
                 | DomainError::GoalClosed(_)
                 | DomainError::NotGoalOwner { .. }
-                | DomainError::NotGoalParticipant => {}
+                | DomainError::NotGoalParticipant
+                | DomainError::WebhookEndpointNotFound(_)
+                | DomainError::WebhookEndpointDisabled(_) => {}
             }
         }
         all

@@ -102,6 +102,7 @@ const PEOPLE_ADMIN: [Access; 6] = [Deny, All, Deny, Deny, All, Deny];
 const PROGRAM_ADMIN: [Access; 6] = [Deny, All, All, Deny, Deny, Deny];
 const PAIR_MEMBER: [Access; 6] = [Deny, Deny, Deny, Own, Deny, Deny];
 const PAIR_RUN: [Access; 6] = [Deny, All, All, Own, Deny, Deny];
+const WEBHOOKS: [Access; 6] = [Deny, All, Deny, Deny, Own, Deny];
 
 /// The access matrix. Every operation of the schema has a row (a test
 /// checks it against the schema).
@@ -121,10 +122,13 @@ pub const MATRIX: &[Rule] = &[
     q("events", [Deny, All, Deny, Deny, Own, All], "integrator: person events only; analyst: pseudonymous"),
     q("programMetrics", [Deny, All, All, Deny, Deny, All], "aggregates only; groups under 5 people suppressed"),
     q("retention", [Deny, All, All, Deny, Deny, All], "aggregates only; groups under 5 people suppressed"),
+    q("webhookEndpoints", WEBHOOKS, "integrator: endpoints of the integrator role"),
+    q("webhookDeliveries", WEBHOOKS, "integrator: endpoints of the integrator role"),
     m("registerPerson", PEOPLE_ADMIN, ""),
     m("updatePerson", PEOPLE_ADMIN, ""),
     m("recordPersonLeft", PEOPLE_ADMIN, "also dissolves the leaver's pairs"),
     m("rejoinPerson", PEOPLE_ADMIN, ""),
+    m("upsertPeople", PEOPLE_ADMIN, "at most 500 people a call, keyed by external id"),
     m("erasePerson", [Deny, All, Deny, Deny, Deny, Deny], "blanks personal data in the read models"),
     m("launchProgram", PROGRAM_ADMIN, ""),
     m("updateProgram", PROGRAM_ADMIN, ""),
@@ -143,6 +147,11 @@ pub const MATRIX: &[Rule] = &[
     m("pausePair", PAIR_RUN, "participant: pairs they are in"),
     m("resumePair", PAIR_RUN, "participant: pairs they are in"),
     m("dissolvePair", PAIR_RUN, "participant: pairs they are in"),
+    m("createWebhookEndpoint", WEBHOOKS, "integrator: integrator endpoints (person events) only"),
+    m("updateWebhookEndpoint", WEBHOOKS, "integrator: endpoints of the integrator role"),
+    m("rotateWebhookSecret", WEBHOOKS, "integrator: endpoints of the integrator role"),
+    m("disableWebhookEndpoint", WEBHOOKS, "integrator: endpoints of the integrator role"),
+    m("redeliverWebhooks", WEBHOOKS, "integrator: endpoints of the integrator role"),
     s("pairEvents", [Deny, All, All, Own, Deny, All], "filtered by the same rules as queries"),
     s("programEvents", [Deny, All, All, Deny, Deny, All], "filtered by the same rules as queries"),
     s("myEvents", [Deny, All, All, All, All, All], "events of the caller's person and pairs"),

@@ -20,7 +20,10 @@
 //!    the server's memory;
 //! 7. [`stall`]: the store's feed while a transaction that writes no events
 //!    holds an xid open (the mutation part measures the same case through
-//!    the server).
+//!    the server);
+//! 8. [`import`]: a generated people file through `tandem import people`
+//!    against `COPY` of the same file into a plain table, then the same file
+//!    again, and the importer's peak memory.
 //!
 //! The run ends with every goal as met or missed ([`Report::goals`]).
 //!
@@ -31,6 +34,7 @@ pub mod append;
 pub mod db;
 pub mod export;
 pub mod history;
+pub mod import;
 pub mod read_all;
 pub mod replay;
 pub mod report;
@@ -66,10 +70,11 @@ pub enum Part {
     Subscriptions,
     Stall,
     Export,
+    Import,
 }
 
 impl Part {
-    pub const ALL: [Part; 8] = [
+    pub const ALL: [Part; 9] = [
         Part::Append,
         Part::ReadAll,
         Part::Replay,
@@ -78,6 +83,7 @@ impl Part {
         Part::Subscriptions,
         Part::Stall,
         Part::Export,
+        Part::Import,
     ];
 
     #[must_use]
@@ -91,6 +97,7 @@ impl Part {
             Part::Subscriptions => "subscriptions",
             Part::Stall => "stall",
             Part::Export => "export",
+            Part::Import => "import",
         }
     }
 
@@ -209,6 +216,9 @@ async fn run_parts(opts: &BenchOptions, db: &BenchDb) -> anyhow::Result<Report> 
     }
     if opts.runs(Part::Stall) {
         stall::run(opts, db, &mut report).await.context("stall")?;
+    }
+    if opts.runs(Part::Import) {
+        import::run(opts, db, &mut report).await.context("import")?;
     }
     for line in report.goals() {
         println!("{line}");

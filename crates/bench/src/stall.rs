@@ -22,50 +22,70 @@ use crate::{Amount, BenchDb, BenchOptions, Figure, Goal, Latencies, Report, Size
 /// Commits per second while measuring the feed.
 const COMMITS_PER_SECOND: u64 = 50;
 
-/// Transactions that hold an xid and write nothing to the event log, one
-/// in the bench database and one in the database the run was pointed at.
+/// Where an unrelated transaction runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnrelatedIn {
+    /// The bench database, beside the event writers.
+    ThisDatabase,
+    /// The database the run was pointed at: another database of the cluster.
+    AnotherDatabase,
+}
+
+impl UnrelatedIn {
+    /// Both cases, in the order the parts measure them.
+    pub const ALL: [UnrelatedIn; 2] = [UnrelatedIn::ThisDatabase, UnrelatedIn::AnotherDatabase];
+
+    /// The figure label's words for the case.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            UnrelatedIn::ThisDatabase => "unrelated xid open in the same database",
+            UnrelatedIn::AnotherDatabase => "unrelated xid open in another database",
+        }
+    }
+}
+
+/// A transaction that holds an xid and writes nothing to the event log.
 pub struct Unrelated {
-    connections: Vec<PgConnection>,
-    /// The xids held, for the report's note.
-    pub xids: Vec<String>,
+    connection: PgConnection,
+    at: UnrelatedIn,
+    /// The xid held, for the report's note.
+    pub xid: String,
 }
 
 impl Unrelated {
-    /// Opens the transactions; each takes an xid at once.
-    pub async fn open(db: &BenchDb) -> anyhow::Result<Self> {
-        let mut connections = Vec::with_capacity(2);
-        let mut xids = Vec::with_capacity(2);
-        for options in [db.options.clone(), db.admin_options().clone()] {
-            let mut conn = PgConnection::connect_with(&options).await.context("connecting an unrelated session")?;
-            conn.execute("BEGIN").await?;
-            let xid: String = sqlx::query_scalar("SELECT pg_current_xact_id()::text").fetch_one(&mut conn).await?;
-            xids.push(xid);
-            connections.push(conn);
-        }
-        Ok(Self { connections, xids })
+    /// Opens the transaction; it takes an xid at once.
+    pub async fn open(db: &BenchDb, at: UnrelatedIn) -> anyhow::Result<Self> {
+        let options = match at {
+            UnrelatedIn::ThisDatabase => db.options.clone(),
+            UnrelatedIn::AnotherDatabase => db.admin_options().clone(),
+        };
+        let mut connection = PgConnection::connect_with(&options).await.context("connecting an unrelated session")?;
+        connection.execute("BEGIN").await?;
+        let xid: String = sqlx::query_scalar("SELECT pg_current_xact_id()::text").fetch_one(&mut connection).await?;
+        Ok(Self { connection, at, xid })
     }
 
-    /// Rolls the transactions back and closes their connections.
-    pub async fn close(self) -> anyhow::Result<()> {
-        for mut conn in self.connections {
-            conn.execute("ROLLBACK").await?;
-            conn.close().await?;
-        }
+    /// Rolls the transaction back and closes its connection.
+    pub async fn close(mut self) -> anyhow::Result<()> {
+        self.connection.execute("ROLLBACK").await?;
+        self.connection.close().await?;
         Ok(())
     }
 
-    /// What the report says about them.
+    /// What the report says about it.
     #[must_use]
     pub fn describe(&self) -> String {
-        format!(
-            "with transactions holding xids {} open for the whole measurement (one in the bench database, one in \
-             another database of the cluster), writing no events",
-            self.xids.join(" and ")
-        )
+        let place = match self.at {
+            UnrelatedIn::ThisDatabase => "in the bench database",
+            UnrelatedIn::AnotherDatabase => "in another database of the cluster",
+        };
+        format!("with a transaction {place} holding xid {} for the whole measurement, writing no events", self.xid)
     }
 }
 
-/// Commit→delivery of the store's tail, without and with [`Unrelated`].
+/// Commit→delivery of the store's tail, without and then with an
+/// [`Unrelated`] transaction in each place.
 pub async fn run(opts: &BenchOptions, db: &BenchDb, report: &mut Report) -> anyhow::Result<()> {
     let pool = db.pool_of(8).await?;
     let svc = CommandService::from_pool(pool.clone());
@@ -73,28 +93,39 @@ pub async fn run(opts: &BenchOptions, db: &BenchDb, report: &mut Report) -> anyh
     let duration = if opts.size == Size::Smoke { opts.duration } else { opts.duration.min(Duration::from_secs(5)) };
 
     let mut normal = feed_latencies(&svc, &targets, duration).await?;
-    let unrelated = Unrelated::open(db).await?;
-    let stalled = feed_latencies(&svc, &targets, duration).await;
-    let described = unrelated.describe();
-    unrelated.close().await?;
-    let mut stalled = stalled?;
-
+    let normal_p50 = Amount::millis(normal.percentile(50.0));
     let normal_p99 = Amount::millis(normal.percentile(99.0));
     report.push(
-        Figure::new("stall", "feed commit→delivery p99, no open transaction", normal_p99.clone())
+        Figure::new("stall", "feed commit→delivery p50, no open transaction", normal_p50.clone())
             .note(format!("store tail, {} events at {COMMITS_PER_SECOND}/s, each delivered once", normal.len())),
     );
-    report.push(
-        Figure::new("stall", "feed commit→delivery p50, unrelated xid open", Amount::millis(stalled.percentile(50.0)))
-            .against(Amount::millis(normal.percentile(50.0)))
-            .note("baseline: the same without the open transactions"),
-    );
-    report.push(
-        Figure::new("stall", "feed commit→delivery p99, unrelated xid open", Amount::millis(stalled.percentile(99.0)))
-            .against(normal_p99)
+    report.push(Figure::new("stall", "feed commit→delivery p99, no open transaction", normal_p99.clone()));
+    for at in UnrelatedIn::ALL {
+        let unrelated = Unrelated::open(db, at).await?;
+        let stalled = feed_latencies(&svc, &targets, duration).await;
+        let described = unrelated.describe();
+        unrelated.close().await?;
+        let mut stalled = stalled?;
+        report.push(
+            Figure::new(
+                "stall",
+                format!("feed commit→delivery p50, {}", at.label()),
+                Amount::millis(stalled.percentile(50.0)),
+            )
+            .against(normal_p50.clone())
+            .note("baseline: the same without the open transaction"),
+        );
+        report.push(
+            Figure::new(
+                "stall",
+                format!("feed commit→delivery p99, {}", at.label()),
+                Amount::millis(stalled.percentile(99.0)),
+            )
+            .against(normal_p99.clone())
             .goal(Goal::AtMost(50.0))
-            .note(format!("{} events, {described}; baseline: the same without them", stalled.len())),
-    );
+            .note(format!("{} events, {described}; baseline: the same without it", stalled.len())),
+        );
+    }
     pool.close().await;
     Ok(())
 }

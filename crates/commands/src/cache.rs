@@ -1,4 +1,4 @@
-//! Folded stream states: [`State`] (a person, program or pair folded from
+//! Folded stream states: [`State`] (a person, program, pair or webhook endpoint folded from
 //! its events) and [`StateCache`], the bounded cache that keeps them between
 //! commands so a load reads only the events appended since.
 
@@ -9,6 +9,7 @@ use tandem_domain::event::DomainEvent;
 use tandem_domain::pair::{self, Pair};
 use tandem_domain::person::{self, Person};
 use tandem_domain::program::{self, Program};
+use tandem_domain::webhook::{self, Endpoint};
 use uuid::Uuid;
 
 /// The state of a stream, folded from its events.
@@ -19,6 +20,7 @@ pub(crate) enum State {
     Person(Arc<Person>),
     Program(Arc<Program>),
     Pair(Arc<Pair>),
+    Webhook(Arc<Endpoint>),
 }
 
 impl State {
@@ -37,6 +39,10 @@ impl State {
                 Self::Program(Arc::new(program::evolve(Arc::unwrap_or_clone(s), e)))
             }
             (Self::Pair(s), DomainEvent::Pair(e)) => Self::Pair(Arc::new(pair::evolve(Arc::unwrap_or_clone(s), e))),
+            (Self::Empty, DomainEvent::Webhook(e)) => Self::Webhook(Arc::new(webhook::evolve(Endpoint::default(), e))),
+            (Self::Webhook(s), DomainEvent::Webhook(e)) => {
+                Self::Webhook(Arc::new(webhook::evolve(Arc::unwrap_or_clone(s), e)))
+            }
             (other, _) => other,
         }
     }

@@ -5,6 +5,7 @@
 use tandem_domain::pair::PairCommand;
 use tandem_domain::person::PersonCommand;
 use tandem_domain::program::ProgramCommand;
+use tandem_domain::webhook::WebhookCommand;
 use tandem_store::{Actor, Cursor, RecordedEvent};
 use uuid::Uuid;
 
@@ -14,6 +15,7 @@ pub enum Command {
     Person(PersonCommand),
     Program(ProgramCommand),
     Pair(PairCommand),
+    Webhook(WebhookCommand),
 }
 
 impl Command {
@@ -48,6 +50,13 @@ impl Command {
                 PairCommand::Pause { .. } => "PausePair",
                 PairCommand::Resume { .. } => "ResumePair",
                 PairCommand::Dissolve { .. } => "DissolvePair",
+            },
+            Self::Webhook(c) => match c {
+                WebhookCommand::Create(_) => "CreateWebhookEndpoint",
+                WebhookCommand::Update { .. } => "UpdateWebhookEndpoint",
+                WebhookCommand::RotateSecret { .. } => "RotateWebhookSecret",
+                WebhookCommand::Disable { .. } => "DisableWebhookEndpoint",
+                WebhookCommand::Redeliver { .. } => "RedeliverWebhooks",
             },
         }
     }

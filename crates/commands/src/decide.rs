@@ -12,6 +12,7 @@ use tandem_domain::pair::{self, PairCommand, PairContext, PersonFacts};
 use tandem_domain::person::{self, ManagerFacts, PersonCommand, PersonContext};
 use tandem_domain::program::{self, ParticipantFacts, ProgramCommand, ProgramContext};
 use tandem_domain::values::{DissolveReason, LongText, MAX_CIRCLE_SIZE};
+use tandem_domain::webhook::{self, WebhookCommand};
 use tandem_store::{IdempotencyKey, RequestHash, idempotency_lookup_or_lock};
 use uuid::Uuid;
 
@@ -47,6 +48,7 @@ pub(crate) async fn prepare(
         Command::Person(c) => plan_person(unit, c).await?,
         Command::Program(c) => plan_program(unit, c).await?,
         Command::Pair(c) => plan_pair(unit, c).await?,
+        Command::Webhook(c) => plan_webhook(unit, c).await?,
     }))
 }
 
@@ -237,6 +239,20 @@ async fn plan_pair(unit: &mut Unit, command: PairCommand) -> Result<Plan, Comman
         target.expected(),
         events.into_iter().map(DomainEvent::Pair).collect(),
         &target.state.members,
+    );
+    Ok(plan)
+}
+
+async fn plan_webhook(unit: &mut Unit, command: WebhookCommand) -> Result<Plan, CommandError> {
+    let id = command.endpoint_id();
+    let target = unit.webhook(id, Lock::Exclusive).await?;
+    let events = webhook::decide(&target.state, command)?;
+    let mut plan = Plan::default();
+    plan.write(
+        id.as_uuid(),
+        StreamType::Webhook,
+        target.expected(),
+        events.into_iter().map(DomainEvent::Webhook).collect(),
     );
     Ok(plan)
 }

@@ -24,7 +24,8 @@ use tandem_domain::event::DomainEvent;
 use tandem_domain::pair::Pair;
 use tandem_domain::person::Person;
 use tandem_domain::program::Program;
-use tandem_domain::{PairId, PersonId, ProgramId};
+use tandem_domain::webhook::Endpoint;
+use tandem_domain::{PairId, PersonId, ProgramId, WebhookEndpointId};
 use tandem_store::{
     AppendOutcome, Cursor, ExpectedVersion, IdempotencyKey, Metadata, NewEvent, RecordedEvent, RequestHash, StoreError,
     StreamAppend, Vault, append_batch_in_tx, idempotency_record,
@@ -269,6 +270,16 @@ impl Unit {
         let (state, version) = self.state(id.as_uuid(), mode).await?;
         let state = match &*state {
             State::Pair(p) => p.clone(),
+            _ => Arc::default(),
+        };
+        Ok(Loaded { state, version })
+    }
+
+    /// Locks and loads a webhook stream.
+    pub async fn webhook(&mut self, id: WebhookEndpointId, mode: Lock) -> Result<Loaded<Arc<Endpoint>>, CommandError> {
+        let (state, version) = self.state(id.as_uuid(), mode).await?;
+        let state = match &*state {
+            State::Webhook(p) => p.clone(),
             _ => Arc::default(),
         };
         Ok(Loaded { state, version })

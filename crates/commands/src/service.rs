@@ -114,6 +114,13 @@ impl CommandService {
         Self::new(EventStore::with_upcaster(pool, Arc::new(DomainUpcaster)))
     }
 
+    /// The server secret keying the idempotency digests (also the root of
+    /// other keys derived for one purpose each, e.g. sealing webhook secrets).
+    #[must_use]
+    pub fn secret(&self) -> &ServerSecret {
+        &self.secret
+    }
+
     /// The store the service writes to.
     #[must_use]
     pub fn store(&self) -> &EventStore {

@@ -4,7 +4,7 @@
 
 use thiserror::Error;
 
-use crate::ids::{GoalId, PairId, PersonId, ProgramId, SessionId};
+use crate::ids::{GoalId, PairId, PersonId, ProgramId, SessionId, WebhookEndpointId};
 
 /// How a transport should classify a domain refusal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +92,11 @@ pub enum DomainError {
     NotGoalOwner { owner: PersonId },
     #[error("only the goal's owner or accountability partner may record progress")]
     NotGoalParticipant,
+
+    #[error("webhook endpoint {0} not found")]
+    WebhookEndpointNotFound(WebhookEndpointId),
+    #[error("webhook endpoint {0} is disabled")]
+    WebhookEndpointDisabled(WebhookEndpointId),
 }
 
 impl DomainError {
@@ -110,7 +115,8 @@ impl DomainError {
             | E::ProgramNotFound(_)
             | E::PairNotFound(_)
             | E::SessionNotFound(_)
-            | E::GoalNotFound(_) => ErrorKind::NotFound,
+            | E::GoalNotFound(_)
+            | E::WebhookEndpointNotFound(_) => ErrorKind::NotFound,
             _ => ErrorKind::RuleViolation,
         }
     }
@@ -163,6 +169,8 @@ impl DomainError {
             E::GoalClosed(_) => "GOAL_CLOSED",
             E::NotGoalOwner { .. } => "NOT_GOAL_OWNER",
             E::NotGoalParticipant => "NOT_GOAL_PARTICIPANT",
+            E::WebhookEndpointNotFound(_) => "WEBHOOK_ENDPOINT_NOT_FOUND",
+            E::WebhookEndpointDisabled(_) => "WEBHOOK_ENDPOINT_DISABLED",
         }
     }
 }

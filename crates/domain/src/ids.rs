@@ -77,6 +77,10 @@ id_type!(
     ProgramId
 );
 id_type!(
+    /// A webhook endpoint; also the stream id of its webhook stream.
+    WebhookEndpointId
+);
+id_type!(
     /// A pair or circle; also the stream id of its pair stream.
     PairId
 );

@@ -1,6 +1,6 @@
 //! The pure domain of Tandem, an event-sourced backend for peer-coaching programs.
 //!
-//! Three kinds of streams make up the domain, one module each:
+//! Four kinds of streams make up the domain, one module each:
 //!
 //! * [`person`] — someone in the organisation, synced from the HRIS, with a dated
 //!   org history (manager, department, title, level) so that rules can ask
@@ -9,6 +9,8 @@
 //!   cadence) and who is enrolled.
 //! * [`pair`] — a pair or small circle inside a program, and everything that
 //!   happens in it: sessions, feedback, goals, pauses, dissolution.
+//! * [`webhook`] — an endpoint Tandem pushes events to, and every change
+//!   made to it.
 //!
 //! Every aggregate is synchronous and pure: `decide(&state, command, &context)`
 //! returns the events a command produces or a [`DomainError`], and `evolve`
@@ -29,7 +31,8 @@ pub mod person;
 pub mod program;
 mod serde_util;
 pub mod values;
+pub mod webhook;
 
 pub use error::{DomainError, ErrorKind};
 pub use event::DomainEvent;
-pub use ids::{FeedbackId, GoalId, PairId, PersonId, ProgramId, SessionId};
+pub use ids::{FeedbackId, GoalId, PairId, PersonId, ProgramId, SessionId, WebhookEndpointId};

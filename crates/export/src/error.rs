@@ -19,6 +19,12 @@ pub enum ExportError {
     #[error("cannot decode stored event at {cursor} ({event_type}): {reason}")]
     Decode { cursor: String, event_type: String, reason: String },
 
+    /// A field of an event's analyst payload has no typed column, or its
+    /// value does not fit the column (a bug: [`crate::typed`] and
+    /// [`crate::render`] disagree).
+    #[error("the {field} field of {event_type} cannot be written as a typed column: {reason}")]
+    Unmapped { event_type: String, field: String, reason: String },
+
     /// Writing the output failed.
     #[error("cannot write the export")]
     Io(#[from] std::io::Error),

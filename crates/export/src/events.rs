@@ -14,6 +14,7 @@
 //! Memory is bounded: one page of the store at a time, and for Parquet one
 //! row group.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
@@ -25,6 +26,7 @@ use crate::error::{ExportError, Result};
 use crate::pseudonym::Pseudonymizer;
 use crate::render::analyst_payload;
 use crate::table::{Column, ColumnType as T, Format, TableOptions, TableWriter, Value, col};
+use crate::typed;
 
 /// The columns of an event export, in order.
 pub const EVENT_COLUMNS: &[Column] = &[
@@ -95,17 +97,88 @@ pub struct Progress {
     pub end: Cursor,
 }
 
-/// A running export of the event log into `W`, page by page.
-pub struct EventExport<W: Write + Send> {
+/// The paging both kinds of export share: the log from a cursor to the
+/// end fixed at the start, page by page, with `until` applied.
+struct Pager {
     store: EventStore,
     query: EventQuery,
     filter: ReadFilter,
-    writer: TableWriter<W>,
     at: Cursor,
     end: Cursor,
     read: u64,
     last_row: Option<Cursor>,
     done: bool,
+}
+
+impl Pager {
+    async fn start(store: EventStore, query: EventQuery) -> Result<Self> {
+        if let Some(t) = query.until {
+            tandem_projections::stats::check_as_of(&store, t).await?;
+        }
+        let types = match &query.types {
+            Some(t) => Some(parse_types(t)?),
+            None => None,
+        };
+        if query.page_size < 1 {
+            return Err(ExportError::InvalidInput { field: "pageSize", reason: "must be at least 1".into() });
+        }
+        // One reading: the head covers every event committed before this
+        // call (unless an older writer is still open) and never goes back,
+        // so an export `until` an instant does not stop short of it.
+        let end = store.head().await?;
+        let at = query.after;
+        Ok(Self {
+            store,
+            filter: ReadFilter { event_types: types, ..ReadFilter::default() },
+            query,
+            at,
+            end,
+            read: 0,
+            last_row: None,
+            done: at >= end,
+        })
+    }
+
+    /// The next page's events to write (possibly none, when `until` leaves
+    /// them all out); `None` once the end is reached.
+    async fn next(&mut self) -> Result<Option<Vec<RecordedEvent>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = self.store.read_all_filtered(self.at, self.query.page_size, &self.filter).await?;
+        if page.is_empty() {
+            self.done = true;
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(page.len());
+        for e in page {
+            if e.cursor() > self.end {
+                self.done = true;
+                break;
+            }
+            self.at = e.cursor();
+            self.read += 1;
+            if self.query.until.is_some_and(|t| e.recorded_at > t) {
+                continue;
+            }
+            self.last_row = Some(e.cursor());
+            out.push(e);
+        }
+        if self.at >= self.end {
+            self.done = true;
+        }
+        Ok(Some(out))
+    }
+
+    fn progress(&self, rows: u64) -> Progress {
+        Progress { rows, read: self.read, at: self.at, end: self.end }
+    }
+}
+
+/// A running export of the event log into `W`, page by page.
+pub struct EventExport<W: Write + Send> {
+    pager: Pager,
+    writer: TableWriter<W>,
 }
 
 impl<W: Write + Send> EventExport<W> {
@@ -118,89 +191,36 @@ impl<W: Write + Send> EventExport<W> {
         options: TableOptions,
         out: W,
     ) -> Result<Self> {
-        if let Some(t) = query.until {
-            tandem_projections::stats::check_as_of(&store, t).await?;
-        }
-        let types = match &query.types {
-            Some(t) => Some(parse_types(t)?),
-            None => None,
-        };
-        if query.page_size < 1 {
-            return Err(ExportError::InvalidInput { field: "pageSize", reason: "must be at least 1".into() });
-        }
-        // The writers' horizon can stand lower for a moment while a
-        // transaction elsewhere on the cluster ends (it is conservative about
-        // a transaction that finished while it was being computed). Every
-        // reading is safe, so the highest of a few is too, and it keeps an
-        // export `until` an instant from stopping short of that instant.
-        let mut end = store.head().await?;
-        for _ in 0..2 {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            end = end.max(store.head().await?);
-        }
+        let pager = Pager::start(store, query).await?;
         let writer = TableWriter::new(format, EVENT_COLUMNS, out, options)?;
-        let at = query.after;
-        Ok(Self {
-            store,
-            filter: ReadFilter { event_types: types, ..ReadFilter::default() },
-            query,
-            writer,
-            at,
-            end,
-            read: 0,
-            last_row: None,
-            done: at >= end,
-        })
+        Ok(Self { pager, writer })
     }
 
     /// The cursor the export stops at: resuming after it continues exactly.
     #[must_use]
     pub fn end(&self) -> Cursor {
-        self.end
+        self.pager.end
     }
 
     /// Where the export has got to.
     #[must_use]
     pub fn progress(&self) -> Progress {
-        Progress { rows: self.writer.rows(), read: self.read, at: self.at, end: self.end }
+        self.pager.progress(self.writer.rows())
     }
 
     /// The cursor of the last row written.
     #[must_use]
     pub fn last_row(&self) -> Option<Cursor> {
-        self.last_row
+        self.pager.last_row
     }
 
     /// Exports one page; `false` once everything is written.
     pub async fn step(&mut self) -> Result<bool> {
-        if self.done {
-            return Ok(false);
-        }
-        let page = self.store.read_all_filtered(self.at, self.query.page_size, &self.filter).await?;
-        if page.is_empty() {
-            self.done = true;
-            return Ok(false);
-        }
-        let mut rows = Vec::with_capacity(page.len());
-        for e in &page {
-            if e.cursor() > self.end {
-                self.done = true;
-                break;
-            }
-            self.at = e.cursor();
-            self.read += 1;
-            if self.query.until.is_some_and(|t| e.recorded_at > t) {
-                continue;
-            }
-            rows.push(row(e, &self.query.pseudonyms)?);
-            self.last_row = Some(e.cursor());
-        }
+        let Some(page) = self.pager.next().await? else { return Ok(false) };
+        let rows = page.iter().map(|e| row(e, &self.pager.query.pseudonyms)).collect::<Result<Vec<_>>>()?;
         self.writer.write(&rows)?;
         self.writer.flush()?;
-        if self.at >= self.end {
-            self.done = true;
-        }
-        Ok(!self.done)
+        Ok(!self.pager.done)
     }
 
     /// Runs the export to its end, reporting progress after every page.
@@ -219,21 +239,130 @@ impl<W: Write + Send> EventExport<W> {
     }
 }
 
+/// Opens the output of one event type's table.
+pub type OpenTable<W> = Box<dyn FnMut(&str) -> Result<W> + Send>;
+
+/// A running export of the event log split by event type: one table per
+/// event type that occurs, with the envelope's columns and the payload as
+/// typed columns ([`crate::typed`]) instead of one JSON column. Each
+/// table's output is opened (by the caller's `open`, given the event type)
+/// when its first row comes.
+pub struct SplitExport<W: Write + Send> {
+    pager: Pager,
+    format: Format,
+    options: TableOptions,
+    open: OpenTable<W>,
+    writers: BTreeMap<String, TableWriter<W>>,
+}
+
+impl<W: Write + Send> SplitExport<W> {
+    /// Checks the query and fixes the end of the export, as
+    /// [`EventExport::start`]. The byte budget of a Parquet row group is
+    /// shared by the tables, which are open together.
+    pub async fn start(
+        store: EventStore,
+        query: EventQuery,
+        format: Format,
+        options: TableOptions,
+        open: OpenTable<W>,
+    ) -> Result<Self> {
+        let pager = Pager::start(store, query).await?;
+        let options = TableOptions { row_group_bytes: options.row_group_bytes / EVENT_TYPES.len().max(1), ..options };
+        Ok(Self { pager, format, options, open, writers: BTreeMap::new() })
+    }
+
+    /// The cursor the export stops at: resuming after it continues exactly.
+    #[must_use]
+    pub fn end(&self) -> Cursor {
+        self.pager.end
+    }
+
+    /// Where the export has got to (rows of every table).
+    #[must_use]
+    pub fn progress(&self) -> Progress {
+        self.pager.progress(self.writers.values().map(TableWriter::rows).sum())
+    }
+
+    /// The cursor of the last row written.
+    #[must_use]
+    pub fn last_row(&self) -> Option<Cursor> {
+        self.pager.last_row
+    }
+
+    /// Exports one page; `false` once everything is written.
+    pub async fn step(&mut self) -> Result<bool> {
+        let Some(page) = self.pager.next().await? else { return Ok(false) };
+        let mut by_type: BTreeMap<&str, Vec<Vec<Value>>> = BTreeMap::new();
+        for e in &page {
+            by_type.entry(e.event_type.as_str()).or_default().push(typed_row(e, &self.pager.query.pseudonyms)?);
+        }
+        for (event_type, rows) in by_type {
+            let writer = match self.writers.entry(event_type.to_owned()) {
+                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    let out = (self.open)(event_type)?;
+                    v.insert(TableWriter::new(self.format, &typed::table_columns(event_type), out, self.options)?)
+                }
+            };
+            writer.write(&rows)?;
+            writer.flush()?;
+        }
+        Ok(!self.pager.done)
+    }
+
+    /// Runs the export to its end, reporting progress after every page, and
+    /// ends every table; gives back each event type's output and row count.
+    pub async fn run(mut self, mut progress: impl FnMut(Progress)) -> Result<(Vec<(String, W, u64)>, Progress)> {
+        while self.step().await? {
+            progress(self.progress());
+        }
+        let p = self.progress();
+        progress(p);
+        let mut out = Vec::with_capacity(self.writers.len());
+        for (t, w) in self.writers {
+            let rows = w.rows();
+            out.push((t, w.finish()?, rows));
+        }
+        Ok((out, p))
+    }
+}
+
+/// One event as a row of its event type's table ([`typed::table_columns`]).
+pub fn typed_row(e: &RecordedEvent, ids: &Pseudonymizer) -> Result<Vec<Value>> {
+    let payload = payload(e, ids)?;
+    let mut cells = envelope(e, ids);
+    cells.extend(typed::payload_cells(&e.event_type, &payload)?);
+    Ok(cells)
+}
+
 /// One event as a row of [`EVENT_COLUMNS`].
 pub fn row(e: &RecordedEvent, ids: &Pseudonymizer) -> Result<Vec<Value>> {
+    let payload = payload(e, ids)?;
+    let mut cells = envelope(e, ids);
+    cells.push(Value::Json(payload));
+    Ok(cells)
+}
+
+/// The analyst payload of a stored event.
+fn payload(e: &RecordedEvent, ids: &Pseudonymizer) -> Result<serde_json::Value> {
     let event =
         DomainEvent::decode(&e.event_type, e.schema_version, e.data.clone()).map_err(|err| ExportError::Decode {
             cursor: e.cursor().to_string(),
             event_type: e.event_type.clone(),
             reason: err.to_string(),
         })?;
+    Ok(analyst_payload(&event, ids))
+}
+
+/// The envelope's cells: every column of [`EVENT_COLUMNS`] but `data`.
+fn envelope(e: &RecordedEvent, ids: &Pseudonymizer) -> Vec<Value> {
     // A person stream's id is the person's id.
     let stream_id = if StreamType::parse(&e.stream_type) == Some(StreamType::Person) {
         ids.person(e.stream_id)
     } else {
         e.stream_id.to_string()
     };
-    Ok(vec![
+    vec![
         Value::Text(e.cursor().to_string()),
         Value::Int(e.position),
         Value::UInt(e.transaction_id),
@@ -248,6 +377,5 @@ pub fn row(e: &RecordedEvent, ids: &Pseudonymizer) -> Result<Vec<Value>> {
         // for others a client name that may name someone.
         Value::Text(e.metadata.actor.role.clone()),
         Value::Text(e.metadata.correlation_id.to_string()),
-        Value::Json(analyst_payload(&event, ids)),
-    ])
+    ]
 }

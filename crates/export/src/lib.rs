@@ -11,6 +11,8 @@
 //!   no names, e-mails, external ids or free text).
 //! - [`pseudonym`]: person ids replaced by keyed hashes, stable per salt.
 //! - [`table`]: the typed table writers of the three formats.
+//! - [`typed`]: each event type's payload as typed columns, for exports
+//!   split by event type ([`SplitExport`]).
 //! - [`error`]: [`ExportError`], the crate's one error type.
 
 pub mod error;
@@ -19,8 +21,9 @@ pub mod facts;
 pub mod pseudonym;
 pub mod render;
 pub mod table;
+pub mod typed;
 
 pub use error::{ExportError, Result};
-pub use events::{EVENT_COLUMNS, EventExport, EventQuery, Progress, parse_types};
+pub use events::{EVENT_COLUMNS, EventExport, EventQuery, Progress, SplitExport, parse_types};
 pub use pseudonym::Pseudonymizer;
 pub use table::{Format, TableOptions};

@@ -140,6 +140,9 @@ pub fn analyst_payload(event: &DomainEvent, ids: &Pseudonymizer) -> Value {
             ProgramEvent::ProgramClosed(x) => json!({ "programId": v(&x.program_id), "closedOn": v(&x.closed_on) }),
         },
         DomainEvent::Pair(e) => pair_payload(e, ids),
+        // An endpoint's settings (its URL among them) are not study data:
+        // only which endpoint changed.
+        DomainEvent::Webhook(e) => json!({ "endpointId": e.endpoint_id().to_string() }),
         // Written by a newer version: nothing of it is known to be safe to
         // show (the payload is an allowlist), so only the envelope goes out.
         DomainEvent::Unrecognised(_) => json!({}),

@@ -11,8 +11,8 @@
 //! - CSV (RFC 4180): a header row (left out when appending to a file that
 //!   has one), the same text forms, JSON columns as JSON text, nulls empty.
 //! - Parquet: one typed column each (UTF-8, 16/32/64-bit integers, unsigned
-//!   64-bit, doubles, booleans, `DATE`, `TIMESTAMP(MICROS, UTC)`; JSON as
-//!   UTF-8 text), Snappy-compressed, row groups of at most
+//!   64-bit, doubles, booleans, `DATE`, `TIMESTAMP(MICROS, UTC)`, lists of
+//!   UTF-8; JSON as UTF-8 text), Snappy-compressed, row groups of at most
 //!   [`TableOptions::row_group_rows`] rows and [`TableOptions::row_group_bytes`]
 //!   bytes.
 //!
@@ -23,8 +23,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BooleanBuilder, Date32Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder, StringBuilder,
-    TimestampMicrosecondBuilder, UInt64Builder,
+    BooleanBuilder, Date32Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder, ListBuilder,
+    StringBuilder, TimestampMicrosecondBuilder, UInt64Builder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -96,6 +96,9 @@ pub enum ColumnType {
     Timestamp,
     /// A JSON document: embedded in NDJSON, text in CSV and Parquet.
     Json,
+    /// A list of texts: a JSON array in NDJSON, JSON text in CSV, a
+    /// `LIST<UTF8>` in Parquet.
+    TextList,
 }
 
 /// A column of a table.
@@ -124,6 +127,7 @@ pub enum Value {
     Date(NaiveDate),
     Timestamp(DateTime<Utc>),
     Json(Json),
+    TextList(Vec<String>),
 }
 
 impl<T: Into<Value>> From<Option<T>> for Value {
@@ -204,7 +208,7 @@ enum Inner<W: Write + Send> {
 
 /// Writes rows of a fixed set of columns in one format.
 pub struct TableWriter<W: Write + Send> {
-    columns: &'static [Column],
+    columns: Vec<Column>,
     inner: Inner<W>,
     rows: u64,
 }
@@ -220,6 +224,7 @@ fn arrow_type(ty: ColumnType) -> DataType {
         ColumnType::Bool => DataType::Boolean,
         ColumnType::Date => DataType::Date32,
         ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        ColumnType::TextList => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
     }
 }
 
@@ -231,7 +236,7 @@ pub fn arrow_schema(columns: &[Column]) -> SchemaRef {
 
 impl<W: Write + Send> TableWriter<W> {
     /// A writer of `columns` in `format` into `out`.
-    pub fn new(format: Format, columns: &'static [Column], out: W, options: TableOptions) -> Result<Self> {
+    pub fn new(format: Format, columns: &[Column], out: W, options: TableOptions) -> Result<Self> {
         let inner = match format {
             Format::Ndjson => Inner::Ndjson(out),
             Format::Csv => {
@@ -253,7 +258,7 @@ impl<W: Write + Send> TableWriter<W> {
                 Inner::Parquet(Box::new(w), schema)
             }
         };
-        Ok(Self { columns, inner, rows: 0 })
+        Ok(Self { columns: columns.to_vec(), inner, rows: 0 })
     }
 
     /// Rows written so far.
@@ -277,7 +282,7 @@ impl<W: Write + Send> TableWriter<W> {
                 let mut line = Vec::with_capacity(512);
                 for row in rows {
                     line.clear();
-                    ndjson_row(&mut line, self.columns, row)?;
+                    ndjson_row(&mut line, &self.columns, row)?;
                     w.write_all(&line)?;
                 }
             }
@@ -288,7 +293,7 @@ impl<W: Write + Send> TableWriter<W> {
             }
             Inner::Parquet(w, schema) => {
                 if !rows.is_empty() {
-                    let batch = batch(schema.clone(), self.columns, rows)?;
+                    let batch = batch(schema.clone(), &self.columns, rows)?;
                     w.write(&batch)?;
                 }
             }
@@ -339,6 +344,7 @@ fn ndjson_row(out: &mut Vec<u8>, columns: &[Column], row: &[Value]) -> Result<()
             Value::Bool(b) => Json::Bool(*b),
             Value::Date(d) => Json::from(d.to_string()),
             Value::Timestamp(t) => Json::from(instant_text(t)),
+            Value::TextList(l) => Json::from(l.as_slice()),
             Value::Json(j) => {
                 serde_json::to_writer(&mut *out, j).map_err(std::io::Error::other)?;
                 continue;
@@ -361,6 +367,7 @@ fn csv_cell(v: &Value) -> String {
         Value::Date(d) => d.to_string(),
         Value::Timestamp(t) => instant_text(t),
         Value::Json(j) => j.to_string(),
+        Value::TextList(l) => Json::from(l.as_slice()).to_string(),
     }
 }
 
@@ -475,6 +482,22 @@ fn batch(schema: SchemaRef, columns: &[Column], rows: &[Vec<Value>]) -> Result<R
                     match v {
                         Value::Null => b.append_null(),
                         Value::Timestamp(t) => b.append_value(t.timestamp_micros()),
+                        other => return Err(mismatch(c, other)),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            ColumnType::TextList => {
+                let mut b = ListBuilder::with_capacity(StringBuilder::new(), n);
+                for v in cells {
+                    match v {
+                        Value::Null => b.append_null(),
+                        Value::TextList(l) => {
+                            for t in l {
+                                b.values().append_value(t);
+                            }
+                            b.append(true);
+                        }
                         other => return Err(mismatch(c, other)),
                     }
                 }

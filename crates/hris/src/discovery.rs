@@ -150,7 +150,8 @@ fn user_attributes() -> Vec<Value> {
             "active",
             "boolean",
             "false records that the person left (today, or on the configured termination-date attribute's date); \
-             true again records that they rejoined.",
+             true again records that they rejoined. Every person has a value, so a PATCH cannot remove it (400 \
+             mutability); left out of a POST it is true, left out of a PUT it keeps its value.",
         )
         .build(),
         Attr::new(

@@ -7,7 +7,8 @@
 //! - attribute names match without regard to case, under their URN or bare;
 //! - a multi-valued attribute matches when any of its values does;
 //! - strings compare without regard to case (every attribute Tandem serves
-//!   is `caseExact: false`), except `id` and `meta.version`;
+//!   is `caseExact: false`), except `id`, `externalId` (RFC 7643 3.1) and
+//!   `meta.version`;
 //! - `gt`/`ge`/`lt`/`le` order strings (ISO dates order correctly as text)
 //!   and numbers, and are refused on booleans and complex attributes;
 //! - an attribute that is absent (or undefined) matches nothing but `ne`
@@ -127,7 +128,9 @@ fn flatten(values: Vec<&Value>) -> Vec<&Value> {
 
 fn case_exact(path: &AttrPath) -> bool {
     let n = &path.name;
-    n.eq_ignore_ascii_case("id") || (n.eq_ignore_ascii_case("meta") && path.sub_attr.as_deref() == Some("version"))
+    n.eq_ignore_ascii_case("id")
+        || n.eq_ignore_ascii_case("externalId")
+        || (n.eq_ignore_ascii_case("meta") && path.sub_attr.as_deref() == Some("version"))
 }
 
 fn attr_exp(e: &AttrExp, values: &[&Value]) -> Result<bool> {

@@ -31,6 +31,8 @@ pub enum ManagerInput {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UserInput {
     pub user_name: String,
+    /// The client's own id of the user (`externalId`), case-exact.
+    pub external_id: Option<String>,
     /// `displayName`, else composed from `name`.
     pub display_name: Option<String>,
     pub title: Option<String>,
@@ -199,8 +201,14 @@ pub fn read(doc: &Map<String, Value>, termination_path: &str) -> Result<UserInpu
     };
     let termination_date =
         holder.and_then(|h| get_ci(h, attr)).map(|v| date(v, termination_path)).transpose()?.flatten();
+    let external_id = string(doc, "externalId", "externalId")?;
+    if let Some(e) = &external_id {
+        tandem_domain::values::ShortText::parse("externalId", e)
+            .map_err(|_| HrisError::invalid("externalId", "must be one line of at most 200 characters"))?;
+    }
     Ok(UserInput {
         user_name,
+        external_id,
         display_name: display_name(doc)?,
         title: string(doc, "title", "title")?,
         active,

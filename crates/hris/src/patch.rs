@@ -125,6 +125,15 @@ fn at_path(doc: &mut Map<String, Value>, kind: Op, path: &str, value: Option<Val
     let Some(located) = locate(doc, attr.uri.as_deref(), &attr.name) else {
         return Ok(());
     };
+    // Every person is either in the organisation or has left: `active`
+    // cannot be unassigned (RFC 7644 3.5.2.2), so its removal is refused
+    // rather than ignored (RFC 7644 3.5.2: an operation the resource cannot
+    // take is an error).
+    if kind == Op::Remove && located.container.is_none() && attr.name.eq_ignore_ascii_case("active") {
+        return Err(HrisError::Mutability(
+            "active is required and cannot be removed: replace it with false to record that the person left".into(),
+        ));
+    }
     if kind != Op::Remove && value.is_none() {
         return Err(HrisError::InvalidSyntax(format!("{} needs a value", path)));
     }
@@ -412,6 +421,8 @@ mod tests {
     #[test]
     fn refusals() {
         assert_eq!(patched(json!([{"op": "remove"}])).unwrap_err().scim_type(), Some("noTarget"));
+        let active = patched(json!([{"op": "remove", "path": "active"}])).unwrap_err();
+        assert_eq!(active.scim_type(), Some("mutability"));
         assert_eq!(patched(json!([{"op": "move", "path": "title"}])).unwrap_err().scim_type(), Some("invalidSyntax"));
         assert_eq!(
             patched(json!([{"op": "replace", "path": "id", "value": "x"}])).unwrap_err().scim_type(),

@@ -34,12 +34,53 @@ pub fn user_location(base: &str, id: impl std::fmt::Display) -> String {
     format!("{base}/Users/{id}")
 }
 
-/// The User document of `p`. `base` is the SCIM base URL (…/scim/v2).
+/// A person as a SCIM User: the person as the read model has them, and the
+/// client's `externalId` (RFC 7643 3.1), which the SCIM server keeps beside
+/// the person (see `migrations/0011_scim_external_ids.sql`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct User {
+    pub person: PersonView,
+    pub external_id: Option<String>,
+    /// Changes of `external_id` so far (0: never set).
+    pub revision: i32,
+}
+
+impl User {
+    /// A user with no externalId ever set.
+    #[must_use]
+    pub fn of(person: PersonView) -> Self {
+        Self { person, external_id: None, revision: 0 }
+    }
+
+    /// The weak ETag of the user: the person's stream version, and the
+    /// externalId's revision once it has one.
+    #[must_use]
+    pub fn etag(&self) -> String {
+        if self.revision == 0 {
+            etag(self.person.version)
+        } else {
+            format!("W/\"{}.{}\"", self.person.version, self.revision)
+        }
+    }
+}
+
+impl std::ops::Deref for User {
+    type Target = PersonView;
+    fn deref(&self) -> &PersonView {
+        &self.person
+    }
+}
+
+/// The User document of `u`. `base` is the SCIM base URL (…/scim/v2).
 #[must_use]
-pub fn user_document(p: &PersonView, base: &str) -> Value {
+pub fn user_document(u: &User, base: &str) -> Value {
+    let p = &u.person;
     let mut doc = Map::new();
     let mut schemas = vec![json!(USER_SCHEMA)];
     doc.insert("id".into(), json!(p.person_id.to_string()));
+    if let Some(e) = &u.external_id {
+        doc.insert("externalId".into(), json!(e));
+    }
     doc.insert("userName".into(), json!(p.external_id));
     // A person provisioned without a name is named by their userName in
     // Tandem (a name is required there); SCIM shows that as no displayName.
@@ -77,7 +118,7 @@ pub fn user_document(p: &PersonView, base: &str) -> Value {
         json!({
             "resourceType": "User",
             "lastModified": p.updated_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-            "version": etag(p.version),
+            "version": u.etag(),
             "location": user_location(base, p.person_id),
         }),
     );

@@ -192,7 +192,7 @@ async fn schema(State(s): State<ScimState>, headers: HeaderMap, Path(id): Path<S
         .ok_or_else(|| HrisError::NotFound(format!("no Schema {id:?}")))
 }
 
-fn document(view: &tandem_projections::queries::PersonView, base: &str) -> Map<String, Value> {
+fn document(view: &crate::resource::User, base: &str) -> Map<String, Value> {
     match user_document(view, base) {
         Value::Object(o) => o,
         _ => Map::new(),
@@ -252,7 +252,7 @@ async fn search_users(
     run_query(&s, &base(&s, &headers), &q).await
 }
 
-fn one(view: &tandem_projections::queries::PersonView, base: &str, status: StatusCode, q: &Query) -> Response {
+fn one(view: &crate::resource::User, base: &str, status: StatusCode, q: &Query) -> Response {
     let doc = list::select(document(view, base), &q.attributes, &q.excluded);
     let mut r = with_etag(scim_json(status, &Value::Object(doc)), &version_of(view));
     if status == StatusCode::CREATED

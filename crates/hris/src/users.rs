@@ -40,7 +40,7 @@ use tandem_store::{Actor, Cursor};
 
 use crate::error::{HrisError, Result};
 use crate::input::{self, ManagerInput, UserInput};
-use crate::resource::{UNASSIGNED, etag, get_ci, user_document};
+use crate::resource::{UNASSIGNED, User, get_ci, user_document};
 
 /// Settings of the SCIM server.
 #[derive(Clone, Debug)]
@@ -100,25 +100,65 @@ impl ScimState {
     ///
     /// # Errors
     /// [`HrisError::NotFound`].
-    pub async fn get(&self, id: &str) -> Result<PersonView> {
+    pub async fn get(&self, id: &str) -> Result<User> {
         let not_found = || HrisError::NotFound(format!("no User with id {id:?}"));
         let pid: PersonId = id.parse().map_err(|_| not_found())?;
         let view = queries::person(&self.pool, pid, today()).await.map_err(internal)?;
-        view.filter(|p| !p.erased).ok_or_else(not_found)
+        let view = view.filter(|p| !p.erased).ok_or_else(not_found)?;
+        self.with_external_ids(vec![view]).await?.into_iter().next().ok_or_else(not_found)
+    }
+
+    /// The users of `people`, with their externalIds (one query).
+    async fn with_external_ids(&self, people: Vec<PersonView>) -> Result<Vec<User>> {
+        let ids: Vec<uuid::Uuid> = people.iter().map(|p| p.person_id.as_uuid()).collect();
+        let rows: Vec<(uuid::Uuid, Option<String>, i32)> =
+            sqlx::query_as("SELECT person_id, external_id, revision FROM scim_external_ids WHERE person_id = ANY($1)")
+                .bind(&ids)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(internal)?;
+        let mut by_id: std::collections::HashMap<uuid::Uuid, (Option<String>, i32)> =
+            rows.into_iter().map(|(id, e, r)| (id, (e, r))).collect();
+        Ok(people
+            .into_iter()
+            .map(|p| {
+                let (external_id, revision) = by_id.remove(&p.person_id.as_uuid()).unwrap_or((None, 0));
+                User { person: p, external_id, revision }
+            })
+            .collect())
+    }
+
+    /// Records the client's externalId of a person when it differs from
+    /// what is kept (`None` removes it); each change bumps the revision.
+    async fn set_external_id(&self, person: PersonId, current: &User, wanted: Option<&str>) -> Result<()> {
+        if current.external_id.as_deref() == wanted {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO scim_external_ids (person_id, external_id) VALUES ($1, $2)
+             ON CONFLICT (person_id) DO UPDATE
+                SET external_id = EXCLUDED.external_id, revision = scim_external_ids.revision + 1, updated_at = now()",
+        )
+        .bind(person.as_uuid())
+        .bind(wanted)
+        .execute(&self.pool)
+        .await
+        .map_err(internal)?;
+        Ok(())
     }
 
     /// Every person a filter may match (one indexed look-up for `userName eq`).
     ///
     /// # Errors
     /// Database failures.
-    pub async fn candidates(&self, user_name: Option<&str>) -> Result<Vec<PersonView>> {
+    pub async fn candidates(&self, user_name: Option<&str>) -> Result<Vec<User>> {
         let people = match user_name {
             Some(u) => {
                 queries::person_by_external_id(&self.pool, u, today()).await.map_err(internal)?.into_iter().collect()
             }
             None => queries::all_people(&self.pool, today(), SCAN_LIMIT).await.map_err(internal)?,
         };
-        Ok(people.into_iter().filter(|p| !p.erased).collect())
+        self.with_external_ids(people.into_iter().filter(|p| !p.erased).collect()).await
     }
 
     async fn resolve_manager(&self, m: &ManagerInput) -> Result<Option<PersonId>> {
@@ -140,7 +180,7 @@ impl ScimState {
     /// # Errors
     /// `uniqueness` for a userName already held (in any case), the input
     /// refusals of [`input::read`], and the domain's refusals.
-    pub async fn create(&self, body: Value, actor: &Actor) -> Result<PersonView> {
+    pub async fn create(&self, body: Value, actor: &Actor) -> Result<User> {
         let mut doc = object(body)?;
         input::normalize(&mut doc);
         let input = input::read(&doc, &self.config.termination_date_attribute)?;
@@ -170,6 +210,8 @@ impl ScimState {
             }
             other => other?,
         }
+        let created = self.get(&id.to_string()).await?;
+        self.set_external_id(id, &created, input.external_id.as_deref()).await?;
         self.get(&id.to_string()).await
     }
 
@@ -178,7 +220,7 @@ impl ScimState {
     /// # Errors
     /// As [`ScimState::create`], plus `mutability` for a changed userName
     /// or hireDate, and 412 for a stale `If-Match`.
-    pub async fn replace(&self, current: &PersonView, body: Value, actor: &Actor) -> Result<PersonView> {
+    pub async fn replace(&self, current: &User, body: Value, actor: &Actor) -> Result<User> {
         let mut doc = object(body)?;
         input::normalize(&mut doc);
         // Extensions the client left out keep their values.
@@ -199,7 +241,7 @@ impl ScimState {
     ///
     /// # Errors
     /// As [`ScimState::replace`], plus the PATCH refusals of [`crate::patch::apply`].
-    pub async fn patch(&self, current: &PersonView, body: &Value, actor: &Actor) -> Result<PersonView> {
+    pub async fn patch(&self, current: &User, body: &Value, actor: &Actor) -> Result<User> {
         let mut doc = object(user_document(current, ""))?;
         enrich(&mut doc);
         crate::patch::apply(&mut doc, body)?;
@@ -207,11 +249,12 @@ impl ScimState {
         self.write(current, &doc, actor).await
     }
 
-    async fn write(&self, current: &PersonView, doc: &Map<String, Value>, actor: &Actor) -> Result<PersonView> {
+    async fn write(&self, current: &User, doc: &Map<String, Value>, actor: &Actor) -> Result<User> {
         let input = input::read(doc, &self.config.termination_date_attribute)?;
         let manager = self.resolve_manager(&input.manager).await?;
         let commands = plan_update(current, &input, manager, today())?;
         self.run(commands, actor).await?;
+        self.set_external_id(current.person_id, current, input.external_id.as_deref()).await?;
         self.get(&current.person_id.to_string()).await
     }
 
@@ -219,7 +262,7 @@ impl ScimState {
     ///
     /// # Errors
     /// Database and domain failures.
-    pub async fn delete(&self, current: &PersonView, actor: &Actor) -> Result<()> {
+    pub async fn delete(&self, current: &User, actor: &Actor) -> Result<()> {
         let id = current.person_id;
         let mut commands = Vec::new();
         if current.left_on.is_none() {
@@ -227,7 +270,14 @@ impl ScimState {
             commands.push(PersonCommand::RecordLeft { person_id: id, left_on, reason: LeaveReason::Other });
         }
         commands.push(PersonCommand::Erase { person_id: id });
-        self.run(commands, actor).await
+        self.run(commands, actor).await?;
+        // The client's id goes with the User.
+        sqlx::query("DELETE FROM scim_external_ids WHERE person_id = $1")
+            .bind(id.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(internal)?;
+        Ok(())
     }
 
     /// Runs commands in order, then waits for the read models to show them.
@@ -417,6 +467,6 @@ fn command_error(e: CommandError, person: PersonId) -> HrisError {
 
 /// The current version of a person as an ETag.
 #[must_use]
-pub fn version_of(p: &PersonView) -> String {
-    etag(p.version)
+pub fn version_of(u: &User) -> String {
+    u.etag()
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::error::{ProjectionError, Result};
 use crate::projection::Projection;
-use crate::read_models::{pairs, participation, people, programs};
+use crate::read_models::{pairs, participation, people, programs, webhooks};
 
 /// Every read model of Tandem, in the order their runners start.
 #[must_use]
@@ -16,6 +16,7 @@ pub fn read_models() -> Vec<Arc<dyn Projection>> {
         Arc::new(programs::ProgramsProjection),
         Arc::new(pairs::PairsProjection),
         Arc::new(participation::ParticipationProjection),
+        Arc::new(webhooks::WebhooksProjection),
     ]
 }
 

@@ -5,29 +5,39 @@
 //!
 //! [`EventStore::read_all`] returns events after a [`Cursor`] in
 //! `(transaction_id, position)` order, but only those written by
-//! transactions below the horizon `tandem_event_horizon()` (see
-//! `migrations/0005_writer_horizon.sql`), evaluated in the same statement as
-//! the read.
+//! transactions below the event writers' horizon. One database function,
+//! `tandem_read_events` (see `migrations/0010_horizon_by_backend.sql`),
+//! reads `pg_locks` first and then, in its next statement (so with a newer
+//! snapshot), the rows, below the horizon computed from that statement's
+//! own snapshot.
 //!
-//! The horizon is the oldest transaction of the statement's snapshot that
-//! may still write events: the snapshot's in-progress xids, minus those
-//! whose transaction is seen (in `pg_locks`, read during the statement) to
-//! run without the event writers' lock; the snapshot's xmax when none is
-//! left. Every transaction that writes events takes that shared advisory
-//! lock before it has an xid (the insert trigger on `events` takes it, and
-//! refuses a transaction that already has an xid without it).
+//! The horizon is the oldest running xid of the snapshot that may still
+//! write events: the snapshot's in-progress xids, minus those whose backend
+//! was seen in the lock table holding the xid without the event writers'
+//! lock; the snapshot's xmax when none is left. Every transaction that
+//! writes events takes that shared advisory lock before it has an xid (the
+//! insert trigger on `events` takes it, and refuses a transaction that
+//! already has an xid without it).
 //!
 //! Why this can never skip an event: every transaction below the horizon is
-//! either finished when the statement's snapshot was taken (so the snapshot
-//! sees its commit, or it rolled back), or was running without the writers'
-//! lock after it had an xid, which means it can never write an event. A
-//! writer's lock is held from before its xid exists until after its xid lock
-//! is released, so a running writer is never mistaken for a non-writer; a
-//! transaction that ends between the snapshot and the `pg_locks` read is
-//! kept (conservatively). Transactions that have not ended, and all future
-//! ones, have ids at or above the horizon. So no row can ever appear below
-//! the horizon after a read, and the cursor, which is always below it, never
-//! passes an event that is not yet visible. Rolled-back rows are never seen.
+//! either finished when the read's snapshot was taken (so the snapshot sees
+//! its commit, or it rolled back), or was running without the writers' lock
+//! after it had an xid, which means it can never write an event. A writer
+//! holds its writers' lock from before its xid exists until after its xid
+//! lock is released, and the lock table is read as one consistent view, so
+//! a writer whose xid lock is seen is seen with its writers' lock (the two
+//! are matched by the backend's pid: `pg_locks.virtualtransaction` changes
+//! while a committing backend's locks are still listed). Transactions that
+//! have not ended, and all future ones, have ids at or above the horizon. So
+//! no row can ever appear below the horizon after a read, and the cursor,
+//! which is always below it, never passes an event that is not yet visible.
+//! Rolled-back rows are never seen.
+//!
+//! Because the lock table is read before the snapshot, the horizon is also
+//! exact and monotonic: a read sees every event committed before it
+//! started unless an older writer is still open, and a later read never has
+//! a lower horizon than an earlier one. ([`EventStore::head`] is computed
+//! the same way, so it never goes back either.)
 //!
 //! Ordering by `position` alone would skip: positions are taken at insert
 //! time, so a transaction holding position 10 can commit after one holding
@@ -357,20 +367,14 @@ impl EventStore {
         limit: i64,
         filter: &ReadFilter,
     ) -> Result<Vec<RecordedEvent>> {
-        // The horizon and the rows come from the same statement, hence the
-        // same snapshot: that is what makes the read gap-free.
+        // One function: it reads the lock table, then the rows with a
+        // snapshot taken after that, compared with a horizon computed from
+        // that very snapshot (see the module docs).
         let mut conn = self.pool.acquire().await?;
         let rows: Vec<EventRow> = sqlx::query_as(concat!(
             "SELECT ",
             event_columns!(),
-            " FROM events \
-              WHERE transaction_id < (SELECT tandem_event_horizon()) \
-                AND (transaction_id, position) > ($1::text::xid8, $2) \
-                AND ($4::text[] IS NULL OR event_type = ANY($4)) \
-                AND ($5::uuid IS NULL OR stream_id = $5) \
-                AND ($6::text IS NULL OR stream_type = $6) \
-              ORDER BY events.transaction_id, events.position \
-              LIMIT $3"
+            " FROM tandem_read_events($1::text::xid8, $2, $3, $4::text[], $5::uuid, $6::text)"
         ))
         .bind(after.transaction_id.to_string())
         .bind(after.position)
@@ -386,13 +390,10 @@ impl EventStore {
     /// The cursor of the last readable event ([`Cursor::START`] when none):
     /// a reader at this cursor has caught up. For lag metrics and readiness.
     pub async fn head(&self) -> Result<Cursor> {
-        let row: Option<(String, i64)> = sqlx::query_as(
-            "SELECT transaction_id::text AS transaction_id_text, position FROM events \
-             WHERE transaction_id < (SELECT tandem_event_horizon()) \
-             ORDER BY events.transaction_id DESC, events.position DESC LIMIT 1",
-        )
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT head_transaction_id::text, head_position FROM tandem_event_head()")
+                .fetch_optional(&self.pool)
+                .await?;
         let Some((transaction_id, position)) = row else {
             return Ok(Cursor::START);
         };

@@ -7,7 +7,7 @@
 //! transaction as their `PersonRegistered` event (or, for someone
 //! registered before personal data was sealed, with the first personal
 //! data written about them) and kept in `person_keys`
-//! (migration 0009) wrapped by the [`MasterKey`] with XChaCha20-Poly1305
+//! (migration 0013) wrapped by the [`MasterKey`] with XChaCha20-Poly1305
 //! (the person's id as associated data, so a wrapped key cannot be moved to
 //! another person). The master key comes from configuration and never
 //! reaches the database; each wrapped key records the id of the master key

@@ -42,12 +42,14 @@ pub async fn event_count(pool: &PgPool) -> i64 {
 
 /// The cursor of the last event stored, committed or not, horizon or not.
 /// Called once the test's writes are done, it is what the projections must
-/// reach. (The store's head only shows events below the transaction
-/// horizon, which any open transaction in the cluster, e.g. another test's,
-/// holds back for a while.)
+/// reach. (The store's head only shows events below the event writers'
+/// horizon, which a writer that is still open holds back.)
 pub async fn last_event(pool: &PgPool) -> Cursor {
     let row: Option<(String, i64)> = sqlx::query_as(
-        "SELECT transaction_id::text, position FROM events ORDER BY transaction_id DESC, position DESC LIMIT 1",
+        // `events.`: the bare name would sort by the text output column,
+        // which puts "99999" after "100000".
+        "SELECT transaction_id::text, position FROM events \
+         ORDER BY events.transaction_id DESC, events.position DESC LIMIT 1",
     )
     .fetch_optional(pool)
     .await

@@ -17,6 +17,8 @@
 //! - [`client`]: a GraphQL-over-HTTP client.
 //! - [`ws`]: a graphql-transport-ws client.
 //! - [`org`]: a small organisation built through the API.
+//! - [`receiver`]: a webhook receiver that records, fails and goes down
+//!   on demand, and the independent signature verifier.
 //!
 //! This is test code: a helper that cannot do its job panics with a message
 //! saying what failed, which is how a test fails.
@@ -25,6 +27,7 @@ pub mod client;
 pub mod db;
 pub mod fixtures;
 pub mod org;
+pub mod receiver;
 pub mod rng;
 pub mod server;
 pub mod tokens;

@@ -33,6 +33,8 @@ pub enum Commands {
     Demo(DemoArgs),
     /// Export the event log, the fact tables or a retention study for analysts.
     Export(crate::export::ExportArgs),
+    /// Import people from a CSV file through the command path (`import people --file F.csv`).
+    Import(crate::import::ImportArgs),
     /// Run the benchmark suite in a database it creates (and drops) on the
     /// server of DATABASE_URL, printing each figure beside raw PostgreSQL.
     Bench(BenchArgs),
@@ -173,15 +175,31 @@ pub struct ServeArgs {
     /// /readyz fails when a projection is more than this many events behind.
     #[arg(long, env = "TANDEM_READY_MAX_LAG", default_value_t = 1000)]
     pub ready_max_lag: i64,
+    /// Run the webhook delivery worker in this process (one leader across
+    /// all processes sharing the database).
+    #[arg(long, env = "TANDEM_RUN_WEBHOOKS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub run_webhooks: bool,
+    /// The delays between webhook delivery attempts, in milliseconds,
+    /// comma-separated (one attempt more than delays). The default is the
+    /// Standard Webhooks schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+    /// For development and tests.
+    #[arg(long, env = "TANDEM_WEBHOOKS_RETRY_DELAYS_MS", value_delimiter = ',')]
+    pub webhook_retry_delays_ms: Option<Vec<u64>>,
     /// Largest request body in bytes.
     #[arg(long, env = "TANDEM_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
     /// Time limit of one HTTP request, in seconds.
     #[arg(long, env = "TANDEM_REQUEST_TIMEOUT", default_value_t = 30)]
     pub request_timeout: u64,
-    /// Deepest query accepted.
+    /// Deepest query accepted (introspection's `__schema` and `__type`
+    /// have a cap of their own, which the standard introspection query of
+    /// graphql-js passes).
     #[arg(long, env = "TANDEM_MAX_DEPTH", default_value_t = 12)]
     pub max_depth: usize,
+    /// Answer introspection (`__schema`, `__type`); `false` in a production
+    /// that ships its schema to clients some other way. GraphiQL needs it.
+    #[arg(long, env = "TANDEM_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub introspection: bool,
     /// Largest query complexity accepted.
     #[arg(long, env = "TANDEM_MAX_COMPLEXITY", default_value_t = 5000)]
     pub max_complexity: usize,
@@ -309,6 +327,11 @@ pub struct DemoArgs {
     /// Random seed.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// The day the history ends (YYYY-MM-DD; default: today). With a fixed
+    /// day and seed, the history's dates and counts are the same on every
+    /// run (the ids are new each time).
+    #[arg(long, value_name = "DATE")]
+    pub today: Option<chrono::NaiveDate>,
 }
 
 /// `tandem bench`.
@@ -321,7 +344,7 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value = "full")]
     pub size: BenchSize,
     /// Run only these parts (comma-separated): append, read-all, export, replay,
-    /// query, mutation, subscriptions.
+    /// query, mutation, subscriptions, stall, import.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Events in the generated history (default: 1,000,000 full, 20,000 smoke).

@@ -4,7 +4,9 @@
 //!   instant, some types) into one file, with a progress line on stderr.
 //!   `--after` the last cursor of an earlier NDJSON or CSV file appends the
 //!   rest to it; a Parquet file cannot be appended to, so the rest goes into
-//!   the new file given by `--out` (read them together with a glob).
+//!   the new file given by `--out` (read them together with a glob). With
+//!   `--split-by-type`, each event type goes into its own file in the
+//!   directory `--out`, its payload as typed columns.
 //! - `tandem export facts` writes the fact tables into a directory.
 //! - `tandem export retention` writes the survival observations of a
 //!   retention study and Tandem's curves and log-rank test for every
@@ -82,6 +84,11 @@ pub struct EventsArgs {
     /// Parquet: the most rows in one row group.
     #[arg(long, default_value_t = 100_000)]
     pub row_group_rows: usize,
+    /// One table per event type, its payload as typed columns (ratings,
+    /// dates, lists, …) instead of one JSON column: `--out` is then a new
+    /// or empty directory that gets `<EventType>.<format>` files.
+    #[arg(long)]
+    pub split_by_type: bool,
     /// No progress line on stderr.
     #[arg(long)]
     pub quiet: bool,
@@ -175,6 +182,73 @@ fn ends_with_newline(file: &mut File) -> anyhow::Result<bool> {
     Ok(last[0] == b'\n')
 }
 
+/// A progress line on stderr, at most four times a second.
+fn progress_line(quiet: bool, end: Cursor) -> impl FnMut(tandem_export::Progress) {
+    let started = Instant::now();
+    let mut last_print = Instant::now() - Duration::from_secs(1);
+    move |p| {
+        if !quiet && last_print.elapsed() >= Duration::from_millis(250) {
+            last_print = Instant::now();
+            let rate = p.read as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            let pct = if end.position == 0 { 100.0 } else { 100.0 * p.at.position as f64 / end.position as f64 };
+            eprint!(
+                "\rexport {:>5.1}%  {} events read, {} rows written  {:.0} events/s   ",
+                pct.min(100.0),
+                p.read,
+                p.rows,
+                rate
+            );
+            let _ = std::io::stderr().flush();
+        }
+    }
+}
+
+/// `tandem export events --split-by-type`: one file per event type.
+async fn events_by_type(store: EventStore, query: EventQuery, format: Format, a: &EventsArgs) -> anyhow::Result<()> {
+    let dir = a.out.clone();
+    if dir == Path::new("-") {
+        bail!("--split-by-type writes one file per event type: give --out DIRECTORY");
+    }
+    if dir.exists() {
+        if !dir.is_dir() {
+            bail!("{} is not a directory (--split-by-type writes one file per event type into it)", dir.display());
+        }
+        if std::fs::read_dir(&dir)?.next().is_some() {
+            bail!("{} is not empty; give a new directory (a resumed export goes into its own)", dir.display());
+        }
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let options = TableOptions { row_group_rows: a.row_group_rows, ..TableOptions::default() };
+    let ext = format.extension();
+    let open_dir = dir.clone();
+    let open: tandem_export::events::OpenTable<BufWriter<File>> = Box::new(move |event_type: &str| {
+        // Event type names are identifiers of the catalogue, or, for a
+        // type of a newer version, what it stored: keep only safe characters.
+        let name: String = event_type.chars().filter(char::is_ascii_alphanumeric).take(64).collect();
+        let path = open_dir.join(format!("{name}.{ext}"));
+        Ok(BufWriter::with_capacity(1 << 18, File::create(path)?))
+    });
+    let started = Instant::now();
+    let export = tandem_export::SplitExport::start(store, query, format, options, open).await?;
+    let end = export.end();
+    let (tables, p) = export.run(progress_line(a.quiet, end)).await?;
+    if !a.quiet {
+        eprintln!();
+    }
+    for (event_type, out, rows) in tables {
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        eprintln!("  {event_type}: {rows} rows");
+    }
+    eprintln!(
+        "{} rows in {:.1}s into {}; resume with --after {} (the end of this export) into a new directory",
+        p.rows,
+        started.elapsed().as_secs_f64(),
+        dir.display(),
+        end
+    );
+    Ok(())
+}
+
 async fn events(pool: sqlx::PgPool, a: EventsArgs) -> anyhow::Result<()> {
     let format: Format = a.format.parse()?;
     let after = match &a.after {
@@ -190,6 +264,9 @@ async fn events(pool: sqlx::PgPool, a: EventsArgs) -> anyhow::Result<()> {
         pseudonyms: pseudonyms(a.common.salt.as_ref())?,
         page_size: 5_000,
     };
+    if a.split_by_type {
+        return events_by_type(store, query, format, &a).await;
+    }
     let options = TableOptions {
         row_group_rows: a.row_group_rows,
         csv_header: !(appending && has_content(&a.out)),
@@ -212,27 +289,9 @@ async fn events(pool: sqlx::PgPool, a: EventsArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let export = EventExport::start(store, query, format, options, BufWriter::with_capacity(1 << 20, out)).await?;
     let end = export.end();
-    let quiet = a.quiet;
-    let mut last_print = Instant::now() - Duration::from_secs(1);
-    let (out, p) = export
-        .run(|p| {
-            if !quiet && last_print.elapsed() >= Duration::from_millis(250) {
-                last_print = Instant::now();
-                let rate = p.read as f64 / started.elapsed().as_secs_f64().max(1e-9);
-                let pct = if end.position == 0 { 100.0 } else { 100.0 * p.at.position as f64 / end.position as f64 };
-                eprint!(
-                    "\rexport {:>5.1}%  {} events read, {} rows written  {:.0} events/s   ",
-                    pct.min(100.0),
-                    p.read,
-                    p.rows,
-                    rate
-                );
-                let _ = std::io::stderr().flush();
-            }
-        })
-        .await?;
+    let (out, p) = export.run(progress_line(a.quiet, end)).await?;
     out.into_inner().map_err(|e| e.into_error())?.flush()?;
-    if !quiet {
+    if !a.quiet {
         eprintln!();
     }
     eprintln!(

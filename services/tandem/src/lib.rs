@@ -5,6 +5,7 @@
 pub mod config;
 pub mod embedded;
 pub mod export;
+pub mod import;
 pub(crate) mod keys;
 pub mod progress;
 pub mod telemetry;
@@ -75,6 +76,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Export(args) => {
             let _log = telemetry::init_basic();
             export::run(args).await
+        }
+        Commands::Import(args) => {
+            let _log = telemetry::init_basic();
+            import::run(args).await
         }
     }
 }
@@ -148,18 +153,28 @@ fn dev_secret(data_dir: &Path) -> anyhow::Result<SecretString> {
     Ok(SecretString::from(secret))
 }
 
-/// The server secret: given, read from its file, or else generated once
-/// into the data directory (readable by its owner only) and reused.
+/// The server secret of `tandem serve` (see [`server_secret_of`]).
 fn server_secret(args: &ServeArgs) -> anyhow::Result<ServerSecret> {
+    server_secret_of(args.server_secret.as_ref(), args.server_secret_file.as_ref(), &args.db)
+}
+
+/// The server secret of any process writing commands (`serve`, `import`):
+/// given, read from its file, or else generated once into the data
+/// directory (readable by its owner only) and reused.
+pub(crate) fn server_secret_of(
+    secret: Option<&SecretString>,
+    file: Option<&std::path::PathBuf>,
+    db: &DbArgs,
+) -> anyhow::Result<ServerSecret> {
     let invalid = |e| anyhow::anyhow!("the server secret: {e}");
-    if let Some(secret) = &args.server_secret {
+    if let Some(secret) = secret {
         return ServerSecret::new(secret.expose_secret().as_bytes()).map_err(invalid);
     }
-    if let Some(path) = &args.server_secret_file {
+    if let Some(path) = file {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         return ServerSecret::new(text.trim().as_bytes()).map_err(invalid);
     }
-    let dir = &args.db.data_dir;
+    let dir = &db.data_dir;
     let path = dir.join("server.secret");
     if let Ok(text) = std::fs::read_to_string(&path) {
         return ServerSecret::new(text.trim().as_bytes()).map_err(invalid);
@@ -172,7 +187,7 @@ fn server_secret(args: &ServeArgs) -> anyhow::Result<ServerSecret> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     }
-    if args.db.database_url.is_some() {
+    if db.database_url.is_some() {
         tracing::warn!(
             path = %path.display(),
             "no server secret given: generated one for this machine; give every process of this database \
@@ -336,6 +351,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             seed: args.seed,
             people: args.people,
             months: args.months,
+            today: args.today.unwrap_or(tandem_demo::DemoOptions::default().today),
             ..tandem_demo::DemoOptions::default()
         };
         let started = Instant::now();
@@ -359,7 +375,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
 /// Waits (bounded) until every read model has a position — its tables
 /// exist and are caught up to a checkpoint, here or in another process —
 /// so the first request does not meet missing tables.
-async fn wait_for_read_models(p: &tandem_projections::ProjectionsHandle) {
+pub(crate) async fn wait_for_read_models(p: &tandem_projections::ProjectionsHandle) {
     let deadline = Instant::now() + Duration::from_secs(120);
     let waiter = p.waiter();
     while Instant::now() < deadline {
@@ -399,6 +415,35 @@ async fn shutdown_signal() {
     }
 }
 
+/// Starts the webhook delivery worker (see `tandem_webhooks`), rendering
+/// events as the feed does and recording its metrics beside the API's.
+fn start_webhooks(
+    args: &ServeArgs,
+    pool: &sqlx::PgPool,
+    commands: &CommandService,
+    metrics: &Metrics,
+) -> anyhow::Result<tandem_webhooks::WebhooksHandle> {
+    let store = commands.store().clone();
+    let renderer = Arc::new(tandem_api::schema::events::webhook::FeedRenderer::new(store.clone()));
+    let mut options =
+        tandem_webhooks::DeliveryOptions { safety: tandem_webhooks::Safety::from_env(), ..Default::default() };
+    if let Some(delays) = &args.webhook_retry_delays_ms {
+        options.schedule =
+            tandem_webhooks::RetrySchedule::new(delays.iter().copied().map(Duration::from_millis).collect());
+    }
+    let webhook_metrics =
+        tandem_webhooks::WebhookMetrics::register(metrics.registry()).context("registering the webhook metrics")?;
+    Ok(tandem_webhooks::Webhooks::new(
+        pool.clone(),
+        store,
+        renderer,
+        tandem_webhooks::SecretBox::new(commands.secret()),
+    )
+    .options(options)
+    .metrics(webhook_metrics)
+    .spawn()?)
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let telemetry = telemetry::init(telemetry::TelemetryOptions {
@@ -436,6 +481,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_metrics(metrics.registry())
         .context("registering the command metrics")?;
     let store = commands.store().clone();
+    let webhooks = if args.run_webhooks { Some(start_webhooks(&args, &pool, &commands, &metrics)?) } else { None };
     let hub = EventHub::start(store.clone(), shutdown.child_token());
     {
         let hub = hub.clone();
@@ -452,6 +498,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_complexity: args.max_complexity,
             max_page_size: args.max_page_size,
             read_your_writes_timeout: Duration::from_millis(args.read_your_writes_timeout_ms),
+            introspection: args.introspection,
         },
         metrics: metrics.clone(),
     };
@@ -513,6 +560,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     sockets.close();
     if tokio::time::timeout(grace, sockets.wait()).await.is_err() {
         tracing::warn!("websockets still open after the grace period");
+    }
+    if let Some(w) = webhooks {
+        w.shutdown().await;
     }
     if let Some(p) = projections {
         p.shutdown().await;

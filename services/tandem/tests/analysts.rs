@@ -4,7 +4,9 @@
 //! Python checks: DuckDB and pandas read every format as written with the
 //! right counts and types and no personal value (`analysis/check_exports.py`),
 //! and the retention curves and log-rank test equal lifelines for every
-//! interval transform (`analysis/check_survival.py`). Python runs in the
+//! interval transform (`analysis/check_survival.py`); and the recipes of
+//! docs/ANALYSTS.md give the answers printed there on the documented demo
+//! (`analysis/check_recipes.py`). Python runs in the
 //! venv `analysis/venv.sh` creates under `target/`; without Python the test
 //! fails and says why.
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
@@ -176,6 +178,31 @@ async fn the_demo_organisation_exports_and_studies_as_lifelines_duckdb_and_panda
         let facts = d(&format!("facts-{format}"));
         tandem(&url, &["export", "facts", "--format", format, "--out", &facts, "--pseudonymize", SALT]);
     }
+    let split = d("events-by-type");
+    let log = tandem(
+        &url,
+        &[
+            "export",
+            "events",
+            "--format",
+            "parquet",
+            "--split-by-type",
+            "--out",
+            &split,
+            "--pseudonymize",
+            SALT,
+            "--quiet",
+        ],
+    );
+    assert!(log.contains("resume with --after"), "{log}");
+    // A split export goes into a new or empty directory, never over another.
+    let refused = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["export", "events", "--format", "parquet", "--split-by-type", "--out", &split, "--pseudonymize", SALT])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is not empty"));
     tandem(&url, &["export", "retention", "--out", &d("retention.json"), "--pseudonymize", SALT]);
 
     // The same log over HTTP, as an analyst: the same bytes as the command line.
@@ -284,6 +311,28 @@ async fn the_demo_organisation_exports_and_studies_as_lifelines_duckdb_and_panda
     assert!(report.contains(": 0 failures"), "{report}");
     println!("{report}");
     let report = run_python("check_survival.py", &dir.join("retention.json"));
+    assert!(report.contains(": 0 differences"), "{report}");
+    println!("{report}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn the_documented_recipes_give_the_documented_answers(pool: PgPool) {
+    let url = database_url(&pool);
+    // The demo of docs/ANALYSTS.md's recipes, exported as they say.
+    tandem(&url, &["demo", "--today", "2026-06-01"]);
+    let dir = root().join(format!("target/analysis-checks/recipes-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = |p: &str| dir.join(p).to_string_lossy().into_owned();
+    let salt = ["--pseudonymize", SALT, "--quiet"];
+    tandem(&url, &[&["export", "events", "--format", "parquet", "--out", &d("events.parquet")][..], &salt].concat());
+    tandem(
+        &url,
+        &[&["export", "events", "--format", "parquet", "--split-by-type", "--out", &d("by-type")][..], &salt].concat(),
+    );
+    tandem(&url, &["export", "facts", "--format", "parquet", "--out", &d("facts"), "--pseudonymize", SALT]);
+    let report = run_python("check_recipes.py", &dir);
     assert!(report.contains(": 0 differences"), "{report}");
     println!("{report}");
     std::fs::remove_dir_all(&dir).unwrap();

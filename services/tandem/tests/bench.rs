@@ -23,7 +23,7 @@ async fn the_benchmark_suite_runs_end_to_end() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "tandem bench failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    for part in ["append", "read-all", "export", "replay", "query", "mutation", "subscriptions"] {
+    for part in ["append", "read-all", "export", "replay", "query", "mutation", "subscriptions", "import"] {
         assert!(
             stdout.lines().any(|l| l.starts_with(part)),
             "no figure of part {part} in the report:\n{stdout}\nstderr:\n{stderr}"
@@ -33,6 +33,10 @@ async fn the_benchmark_suite_runs_end_to_end() {
     let appends: Vec<&str> = stdout.lines().filter(|l| l.starts_with("append")).collect();
     assert_eq!(appends.len(), 3, "1, 4 and 16 clients:\n{stdout}");
     assert!(appends.iter().all(|l| l.contains("inserts/s") && l.contains('×')), "{stdout}");
+    // The import stands beside COPY of the same file.
+    let imports: Vec<&str> = stdout.lines().filter(|l| l.starts_with("import") && l.contains("rows/s")).collect();
+    assert_eq!(imports.len(), 2, "new rows and the same rows again:\n{stdout}");
+    assert!(imports.iter().all(|l| l.contains('×')), "{stdout}");
 
     // The bench database (named after the process) is gone.
     let pool = sqlx::PgPool::connect(&url).await.unwrap();

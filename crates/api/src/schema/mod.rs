@@ -11,18 +11,21 @@
 //! * `analytics` — the analysts' metrics per cohort and retention curves;
 //! * `mutation` — one mutation per command of the domain;
 //! * `events` — the event feed's union of typed events, the process-wide
-//!   [`EventHub`] and the subscriptions.
+//!   [`EventHub`] and the subscriptions;
+//! * `depth` — the depth limit, with introspection under a cap of its own.
 //!
 //! Per-request data: the caller's [`Viewer`] and a fresh set of DataLoaders
 //! ([`loaders::Loaders`]) — never shared across requests, since loaders
 //! cache what one caller may see.
 
 pub mod analytics;
+pub mod depth;
 pub mod events;
 pub mod loaders;
 pub mod mutation;
 pub mod query;
 pub mod types;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +51,9 @@ pub struct Limits {
     pub max_page_size: usize,
     /// How long a mutation waits for the read models to reach its write.
     pub read_your_writes_timeout: Duration,
+    /// Whether `__schema` and `__type` answer (off in a production that
+    /// ships its schema to clients some other way).
+    pub introspection: bool,
 }
 
 impl Default for Limits {
@@ -57,6 +63,7 @@ impl Default for Limits {
             max_complexity: 5_000,
             max_page_size: 100,
             read_your_writes_timeout: Duration::from_secs(5),
+            introspection: true,
         }
     }
 }
@@ -96,7 +103,7 @@ pub(crate) fn check(ctx: &Context<'_>, operation: &str) -> Result<crate::policy:
 
 /// The root query.
 #[derive(MergedObject, Default)]
-pub struct Query(query::RootQuery, events::FeedQuery, analytics::AnalyticsQuery);
+pub struct Query(query::RootQuery, events::FeedQuery, analytics::AnalyticsQuery, webhooks::WebhookQuery);
 
 /// The root mutation.
 #[derive(MergedObject, Default)]
@@ -107,6 +114,7 @@ pub struct Mutation(
     mutation::SessionMutation,
     mutation::GoalMutation,
     mutation::FeedbackMutation,
+    mutation::WebhookMutation,
 );
 
 /// The root subscription.
@@ -121,15 +129,18 @@ pub type TandemSchema = Schema<Query, Mutation, Subscription>;
 pub fn build(state: ApiState) -> TandemSchema {
     let limits = state.limits.clone();
     let metrics = state.metrics.graphql_extension();
-    Schema::build(Query::default(), Mutation::default(), Subscription::default())
+    let builder = Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .data(Arc::new(state))
-        .limit_depth(limits.max_depth)
+        // The data's depth limit leaves introspection out (`depth`); this
+        // is the cap of a whole document.
+        .limit_depth(depth::INTROSPECTION_MAX_DEPTH.max(limits.max_depth))
+        .extension(depth::DepthLimit { max_depth: limits.max_depth, introspection: limits.introspection })
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(64)
         .limit_directives(50)
         .extension(ErrorCodes)
-        .extension(metrics)
-        .finish()
+        .extension(metrics);
+    if limits.introspection { builder.finish() } else { builder.disable_introspection().finish() }
 }
 
 /// The schema without any state: for introspection and the SDL only;
@@ -142,5 +153,7 @@ pub fn stateless() -> TandemSchema {
 /// The SDL of the schema, as checked in at `schema/schema.graphql`.
 #[must_use]
 pub fn sdl() -> String {
-    stateless().sdl_with_options(async_graphql::SDLExportOptions::new().sorted_fields().sorted_enum_items())
+    stateless().sdl_with_options(
+        async_graphql::SDLExportOptions::new().sorted_fields().sorted_enum_items().include_specified_by(),
+    )
 }

@@ -14,3 +14,5 @@ mod privacy;
 mod schema;
 mod story;
 mod transport;
+mod upsert;
+mod webhooks;

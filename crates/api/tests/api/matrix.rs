@@ -346,6 +346,15 @@ async fn every_operation_as_every_audience_follows_the_matrix(pool: PgPool) {
     let (p0, p1) = (w.org.pairs[0].clone(), w.org.pairs[1].clone());
     let people = w.org.people.clone();
     let program = w.org.program.clone();
+    // An endpoint of the integrator role, which admins and integrators manage.
+    let created = w
+        .post(
+            Aud::Admin,
+            "mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) { endpoint { id } } }",
+            json!({"i": {"url": "https://hooks.example.com/tandem", "eventTypes": ["PersonLeft"], "role": "INTEGRATOR"}}),
+        )
+        .await;
+    let hook = created["data"]["createWebhookEndpoint"]["endpoint"]["id"].as_str().unwrap().to_owned();
 
     // ---- queries ------------------------------------------------------------
     // (operation, query, variables, outsider refused with FORBIDDEN)
@@ -374,6 +383,13 @@ async fn every_operation_as_every_audience_follows_the_matrix(pool: PgPool) {
             false,
         ),
         ("retention", "{ retention { participants { suppressed } } }", json!({}), false),
+        ("webhookEndpoints", "{ webhookEndpoints { edges { node { id role } } } }", json!({}), false),
+        (
+            "webhookDeliveries",
+            "query($id: ID!) { webhookDeliveries(endpointId: $id) { edges { node { id } } } }",
+            json!({"id": hook}),
+            false,
+        ),
     ];
     for (op, query, vars, outsider_refused) in &queries {
         for aud in OPERATION_AUDIENCES {
@@ -620,6 +636,15 @@ async fn every_operation_as_every_audience_follows_the_matrix(pool: PgPool) {
             Box::new(|_| json!({"i": {"personId": leaver}})),
             false,
         ),
+        (
+            "upsertPeople",
+            m("upsertPeople", "UpsertPeopleInput"),
+            Box::new(|a| {
+                json!({"i": {"people": [{"externalId": format!("UPS-{a:?}"), "name": format!("Ups {a:?}"),
+                    "email": format!("ups.{a:?}@example.org").to_lowercase(), "department": "D", "title": "T", "level": 3}]}})
+            }),
+            false,
+        ),
         ("erasePerson", m("erasePerson", "ErasePersonInput"), Box::new(|_| json!({"i": {"personId": erased}})), false),
         (
             "launchProgram",
@@ -717,6 +742,36 @@ async fn every_operation_as_every_audience_follows_the_matrix(pool: PgPool) {
             m("dissolvePair", "DissolvePairInput"),
             Box::new(|_| json!({"i": {"pairId": p0, "reason": "COMPLETED"}})),
             true,
+        ),
+        (
+            "createWebhookEndpoint",
+            m("createWebhookEndpoint", "CreateWebhookEndpointInput"),
+            Box::new(|_| json!({"i": {"url": "https://hooks.example.com/new", "eventTypes": ["PersonRegistered"]}})),
+            false,
+        ),
+        (
+            "updateWebhookEndpoint",
+            m("updateWebhookEndpoint", "UpdateWebhookEndpointInput"),
+            Box::new(|a| json!({"i": {"endpointId": hook, "description": format!("by {a:?}")}})),
+            false,
+        ),
+        (
+            "rotateWebhookSecret",
+            m("rotateWebhookSecret", "RotateWebhookSecretInput"),
+            Box::new(|_| json!({"i": {"endpointId": hook}})),
+            false,
+        ),
+        (
+            "redeliverWebhooks",
+            m("redeliverWebhooks", "RedeliverWebhooksInput"),
+            Box::new(|_| json!({"i": {"endpointId": hook, "after": "0-0"}})),
+            false,
+        ),
+        (
+            "disableWebhookEndpoint",
+            m("disableWebhookEndpoint", "DisableWebhookEndpointInput"),
+            Box::new(|_| json!({"i": {"endpointId": hook}})),
+            false,
         ),
     ];
     for (op, query, vars, outsider_refused) in &mutations {

@@ -20,8 +20,8 @@ use tandem_store::{Actor, EventStore, ExpectedVersion, Metadata, NewEvent};
 use tower::ServiceExt as _;
 use uuid::Uuid;
 
-/// Tandem's four read models, in the order `lag` reports them.
-const READ_MODELS: usize = 4;
+/// Tandem's five read models, in the order `lag` reports them.
+const READ_MODELS: usize = 5;
 
 async fn get_path(app: Router, path: &str) -> (StatusCode, Option<String>, String) {
     let response = app.oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();

@@ -97,3 +97,54 @@ async fn a_real_client_plays_a_whole_program(pool: PgPool) {
     assert!(output.contains("story passed"), "{output}");
     s.stop().await;
 }
+
+/// Runs `conformance/introspect.mjs` (graphql-js's standard introspection
+/// query, every option on) against `s` as `token`; its output and success.
+async fn introspect(s: &TestServer, token: Option<String>, expect_refused: bool) -> (bool, String) {
+    let dir = conformance_dir();
+    let sdl = dir.parent().unwrap().join("schema").join("schema.graphql");
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(dir.join("introspect.mjs")).current_dir(&dir).env("TANDEM_GRAPHQL_URL", s.url()).env("TANDEM_SDL", sdl);
+    if let Some(t) = token {
+        cmd.env("TANDEM_TOKEN", t);
+    }
+    if expect_refused {
+        cmd.env("TANDEM_EXPECT_REFUSED", "1");
+    }
+    let out =
+        tokio::time::timeout(Duration::from_secs(60), cmd.output()).await.expect("node answers").expect("run node");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn the_standard_introspection_query_of_graphql_js_passes_the_limits(pool: PgPool) {
+    let s = TestServer::start(pool).await;
+    let (ok, text) = introspect(&s, Some(s.admin()), false).await;
+    assert!(ok, "{text}");
+    assert!(text.contains("introspection: OK"), "{text}");
+    // The depth limit still holds for everything else.
+    let deep = "{ people(first: 1) { edges { node { manager { manager { manager { manager { manager { manager \
+                { manager { manager { manager { manager { id } } } } } } } } } } } } } }";
+    let (status, body) = s.client().post(Some(&s.admin()), deep, serde_json::json!({})).await;
+    assert_eq!(
+        (status, &body["errors"][0]["extensions"]["code"]),
+        (400, &serde_json::json!("GRAPHQL_VALIDATION_FAILED"))
+    );
+    assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("nested too deep"), "{body}");
+    // So does the cap of a whole document: introspection nested past it.
+    let of_type = (0..24).fold("name".to_owned(), |inner, _| format!("ofType {{ {inner} }}"));
+    let abuse = format!("{{ __schema {{ types {{ fields {{ type {{ {of_type} }} }} }} }} }}");
+    let (_, body) = s.client().post(Some(&s.admin()), &abuse, serde_json::json!({})).await;
+    assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("nested too deep"), "{body}");
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn introspection_can_be_turned_off(pool: PgPool) {
+    let limits = tandem_api::schema::Limits { introspection: false, ..Default::default() };
+    let s = TestServer::start_with(pool, support::Options { limits: Some(limits), ..Default::default() }).await;
+    let (ok, text) = introspect(&s, Some(s.admin()), true).await;
+    assert!(ok && text.contains("introspection refused as expected"), "{text}");
+    let (status, body) = s.client().post(Some(&s.admin()), "{ __typename }", serde_json::json!({})).await;
+    assert_eq!((status, &body["data"]["__typename"]), (200, &serde_json::json!("Query")), "{body}");
+}

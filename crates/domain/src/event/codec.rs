@@ -46,6 +46,7 @@ impl DomainEvent {
             Self::Person(e) => serde_json::to_value(e),
             Self::Program(e) => serde_json::to_value(e),
             Self::Pair(e) => serde_json::to_value(e),
+            Self::Webhook(e) => serde_json::to_value(e),
             Self::Unrecognised(_) => return ("Unrecognised", Value::Null),
         };
         // Serializing these plain data types cannot fail: every map key is a
@@ -177,6 +178,7 @@ fn typed(stream: StreamType, event_type: &str, data: &Value) -> Result<DomainEve
         StreamType::Person => DomainEvent::Person(serde_json::from_value(tagged)?),
         StreamType::Program => DomainEvent::Program(serde_json::from_value(tagged)?),
         StreamType::Pair => DomainEvent::Pair(serde_json::from_value(tagged)?),
+        StreamType::Webhook => DomainEvent::Webhook(serde_json::from_value(tagged)?),
     })
 }
 

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::pair::PairEvent;
 use crate::person::PersonEvent;
 use crate::program::ProgramEvent;
+use crate::webhook::WebhookEvent;
 
 /// The kinds of streams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -17,6 +18,8 @@ pub enum StreamType {
     Person,
     Program,
     Pair,
+    /// A webhook endpoint.
+    Webhook,
 }
 
 impl StreamType {
@@ -27,6 +30,7 @@ impl StreamType {
             Self::Person => "person",
             Self::Program => "program",
             Self::Pair => "pair",
+            Self::Webhook => "webhook",
         }
     }
 
@@ -37,6 +41,7 @@ impl StreamType {
             "person" => Some(Self::Person),
             "program" => Some(Self::Program),
             "pair" => Some(Self::Pair),
+            "webhook" => Some(Self::Webhook),
             _ => None,
         }
     }
@@ -49,6 +54,7 @@ pub enum DomainEvent {
     Person(PersonEvent),
     Program(ProgramEvent),
     Pair(PairEvent),
+    Webhook(WebhookEvent),
     /// A stored event this build does not understand: an event type it does
     /// not know, or a newer schema version whose payload does not read as
     /// today's. Readers pass over it (it changes no state and is delivered
@@ -109,6 +115,11 @@ pub const EVENT_TYPES: &[(&str, StreamType, i16)] = &[
     ("PairPaused", StreamType::Pair, 1),
     ("PairResumed", StreamType::Pair, 1),
     ("PairDissolved", StreamType::Pair, 1),
+    ("WebhookEndpointCreated", StreamType::Webhook, 1),
+    ("WebhookEndpointUpdated", StreamType::Webhook, 1),
+    ("WebhookSecretRotated", StreamType::Webhook, 1),
+    ("WebhookEndpointDisabled", StreamType::Webhook, 1),
+    ("WebhookRedeliveryRequested", StreamType::Webhook, 1),
 ];
 
 /// The stream type and current schema version of an event type.
@@ -136,6 +147,7 @@ impl DomainEvent {
             Self::Person(_) => Some(StreamType::Person),
             Self::Program(_) => Some(StreamType::Program),
             Self::Pair(_) => Some(StreamType::Pair),
+            Self::Webhook(_) => Some(StreamType::Webhook),
             Self::Unrecognised(_) => None,
         }
     }
@@ -180,6 +192,7 @@ impl DomainEvent {
                 P::PairDissolved(e) => e.pair_id,
             }
             .as_uuid(),
+            Self::Webhook(e) => e.endpoint_id().as_uuid(),
         }
     }
 }

@@ -17,6 +17,7 @@ use tandem_domain::values::{
     ACTIVITIES_VERSION, Activity, DissolveReason, FormedBy, GroupKind, LeaveReason, LongText, MatchScore, Ratings,
     Visibility,
 };
+use tandem_domain::webhook::WebhookEvent;
 use uuid::Uuid;
 
 use crate::support::{
@@ -175,7 +176,39 @@ pub(crate) fn one_of_each() -> Vec<DomainEvent> {
         .map(DomainEvent::Person)
         .chain(program.into_iter().map(DomainEvent::Program))
         .chain(pair.into_iter().map(DomainEvent::Pair))
+        .chain(webhook_events().into_iter().map(DomainEvent::Webhook))
         .collect()
+}
+
+fn webhook_events() -> Vec<WebhookEvent> {
+    use tandem_domain::webhook::{
+        EndpointChanges, EndpointRole, EndpointUrl, WebhookEndpointCreated, WebhookEndpointDisabled,
+        WebhookEndpointUpdated, WebhookRedeliveryRequested, WebhookSecretRotated,
+    };
+    let id = tandem_domain::WebhookEndpointId::from_uuid(Uuid::from_u128(0x77));
+    let url = |u: &str| EndpointUrl::parse("url", u).unwrap();
+    vec![
+        WebhookEvent::WebhookEndpointCreated(WebhookEndpointCreated {
+            endpoint_id: id,
+            url: url("https://hooks.example.com/a"),
+            event_types: vec!["PairFormed".into(), "PersonLeft".into()],
+            description: lt("HR sync"),
+            role: EndpointRole::Integrator,
+            secret_id: Uuid::from_u128(1),
+        }),
+        WebhookEvent::WebhookEndpointUpdated(WebhookEndpointUpdated {
+            endpoint_id: id,
+            changes: EndpointChanges { url: Some(url("https://hooks.example.com/b")), ..EndpointChanges::default() },
+        }),
+        WebhookEvent::WebhookSecretRotated(WebhookSecretRotated {
+            endpoint_id: id,
+            secret_id: Uuid::from_u128(2),
+            previous_secret_id: Uuid::from_u128(1),
+            previous_valid_until: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        }),
+        WebhookEvent::WebhookEndpointDisabled(WebhookEndpointDisabled { endpoint_id: id }),
+        WebhookEvent::WebhookRedeliveryRequested(WebhookRedeliveryRequested { endpoint_id: id, after: "12-34".into() }),
+    ]
 }
 
 #[test]
@@ -201,6 +234,7 @@ fn every_event_round_trips() {
             StreamType::Person => "personId",
             StreamType::Program => "programId",
             StreamType::Pair => "pairId",
+            StreamType::Webhook => "endpointId",
         };
         let stored_id: Uuid = serde_json::from_value(encoded.data[id_field].clone()).expect("a stream id field");
         assert_eq!(event.stream_id(), stored_id, "{}", encoded.event_type);
@@ -226,6 +260,7 @@ fn stream_ids_follow_the_stream() {
             ("person", person_id(1).as_uuid()),
             ("program", program_id(1).as_uuid()),
             ("pair", pair_id(1).as_uuid()),
+            ("webhook", Uuid::from_u128(0x77)),
         ])
     );
 }

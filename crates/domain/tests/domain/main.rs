@@ -13,3 +13,4 @@ mod program;
 mod properties;
 mod support;
 mod values;
+mod webhook;

@@ -17,7 +17,7 @@ use tandem_domain::PersonId;
 use tandem_domain::person::{PersonCommand, RegisterPerson};
 use tandem_domain::values::{Email, ExternalId, Level, ShortText};
 use tandem_export::facts::{TABLES, write_table};
-use tandem_export::{EventExport, EventQuery, ExportError, Format, Pseudonymizer, TableOptions};
+use tandem_export::{EventExport, EventQuery, ExportError, Format, Pseudonymizer, SplitExport, TableOptions};
 use tandem_projections::stats::Study;
 use tandem_store::{Actor, Cursor, EventStore};
 
@@ -156,6 +156,66 @@ async fn every_format_holds_the_whole_log_in_feed_order_and_nothing_personal(poo
             assert_nothing_personal(&bytes, &texts, &ids, &format!("facts {name} ({format:?})"));
         }
     }
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_split_export_holds_each_event_type_in_a_typed_table(pool: PgPool) {
+    let svc = demo(&pool).await;
+    let store = svc.store().clone();
+    let (texts, ids) = personal_values(&pool).await;
+    let by_type: Vec<(String, i64)> =
+        sqlx::query_as("SELECT event_type, count(*) FROM events GROUP BY 1 ORDER BY 1").fetch_all(&pool).await.unwrap();
+    assert!(by_type.len() > 10, "the demo should hold many event types: {by_type:?}");
+    for format in [Format::Parquet, Format::Ndjson] {
+        let open: tandem_export::events::OpenTable<Vec<u8>> = Box::new(|_| Ok(Vec::new()));
+        let export =
+            SplitExport::start(store.clone(), pseudonymous(), format, TableOptions::default(), open).await.unwrap();
+        let (tables, progress) = export.run(|_| {}).await.unwrap();
+        let got: Vec<(String, i64)> = tables.iter().map(|(t, _, n)| (t.clone(), i64::try_from(*n).unwrap())).collect();
+        assert_eq!(got, by_type, "one table per event type, every event in it");
+        assert_eq!(progress.rows, u64::try_from(by_type.iter().map(|(_, n)| n).sum::<i64>()).unwrap());
+        for (event_type, bytes, rows) in &tables {
+            assert_nothing_personal(bytes, &texts, &ids, &format!("the {event_type} table ({format:?})"));
+            let columns = tandem_export::typed::table_columns(event_type);
+            if format == Format::Parquet {
+                let file = SerializedFileReader::new(bytes::Bytes::from(bytes.clone())).unwrap();
+                let meta = file.metadata();
+                assert_eq!(meta.file_metadata().num_rows(), i64::try_from(*rows).unwrap());
+                let names: Vec<String> = meta
+                    .file_metadata()
+                    .schema_descr()
+                    .root_schema()
+                    .get_fields()
+                    .iter()
+                    .map(|f| f.name().to_owned())
+                    .collect();
+                assert_eq!(names, columns.iter().map(|c| c.name.to_owned()).collect::<Vec<_>>(), "{event_type}");
+            } else {
+                for row in ndjson(bytes) {
+                    assert_eq!(row["event_type"], event_type.as_str());
+                    let keys: Vec<&str> = row.as_object().unwrap().keys().map(String::as_str).collect();
+                    assert_eq!(keys.len(), columns.len(), "{event_type}: {row}");
+                }
+            }
+        }
+        if format == Format::Ndjson {
+            // The typed cells hold the very values of the one-column export.
+            let one = ndjson(&export_all(&store).await);
+            let held = &tables.iter().find(|(t, _, _)| t == "SessionHeld").unwrap().1;
+            let typed = ndjson(held);
+            let json: Vec<&Value> = one.iter().filter(|r| r["event_type"] == "SessionHeld").collect();
+            assert_eq!(typed.len(), json.len());
+            for (t, j) in typed.iter().zip(json) {
+                assert_eq!(t["cursor"], j["cursor"]);
+                assert_eq!(t["minutes"], j["data"]["minutes"]);
+                assert_eq!(t["activities"], j["data"]["activities"]);
+            }
+        }
+    }
+}
+
+async fn export_all(store: &EventStore) -> Vec<u8> {
+    export(store, pseudonymous(), Format::Ndjson, TableOptions::default()).await
 }
 
 #[sqlx::test(migrations = "../../migrations")]

@@ -21,19 +21,21 @@
 pub mod pairs;
 pub mod people;
 pub mod programs;
+pub mod webhooks;
 
 pub use pairs::{
     CoachingPair, SessionView, feedback_of_pairs, goal_progress, goals_of_pairs, pairs_by_ids, pairs_of_people,
     pairs_of_program, sessions_of_pairs,
 };
 pub use people::{
-    OrgFacts, PeopleCursor, PeopleFilter, PersonView, all_people, manager_on, org_history, org_on, people,
-    people_by_external_ids, people_by_ids, person, person_by_external_id, reports_on,
+    OrgFacts, PeopleCursor, PeopleFilter, PersonView, all_people, count_people_here, manager_on, org_history, org_on,
+    people, people_by_external_ids, people_by_ids, people_here_after, person, person_by_external_id, reports_on,
 };
 pub use programs::{
     enrolments_of_people, enrolments_of_program, participation_of_people, participation_of_program, program, programs,
     programs_by_ids,
 };
+pub use webhooks::{webhook_endpoint, webhook_endpoints};
 
 use std::collections::HashMap;
 use std::hash::Hash;

@@ -342,3 +342,32 @@ pub async fn all_people(pool: &PgPool, on: NaiveDate, limit: i64) -> Result<Vec<
             .await?;
     Ok(unjson(rows))
 }
+
+/// How many people are in the organisation now (registered, not left, not
+/// erased).
+pub async fn count_people_here(pool: &PgPool) -> Result<u64> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM read.people WHERE NOT erased AND left_on IS NULL")
+        .fetch_one(pool)
+        .await?;
+    Ok(u64::try_from(n).unwrap_or_default())
+}
+
+/// The people in the organisation now as `(id, external id, stream
+/// version)`, by id, one page after `after`: for a full-file feed to find
+/// who it no longer lists.
+pub async fn people_here_after(
+    pool: &PgPool,
+    after: Option<PersonId>,
+    limit: i64,
+) -> Result<Vec<(PersonId, String, i32)>> {
+    let rows: Vec<(Uuid, String, i32)> = sqlx::query_as(
+        "SELECT person_id, external_id, version FROM read.people
+          WHERE NOT erased AND left_on IS NULL AND ($1::uuid IS NULL OR person_id > $1)
+          ORDER BY person_id LIMIT $2",
+    )
+    .bind(after.map(|a| a.as_uuid()))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(id, ext, v)| (PersonId::from_uuid(id), ext, v)).collect())
+}

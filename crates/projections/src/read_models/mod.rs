@@ -18,6 +18,7 @@ pub mod pairs;
 pub mod participation;
 pub mod people;
 pub mod programs;
+pub mod webhooks;
 
 use tandem_domain::DomainEvent;
 use tandem_domain::person::PersonEvent;

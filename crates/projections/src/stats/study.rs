@@ -224,6 +224,8 @@ impl Study {
             DomainEvent::Person(e) => self.apply_person(e),
             DomainEvent::Program(e) => self.apply_program(e),
             DomainEvent::Pair(e) => self.apply_pair(e),
+            // Webhook endpoints are not facts of the study.
+            DomainEvent::Webhook(_) => {}
             // Written by a newer version and not understood here: it changes
             // no fact this build knows, as for the projections.
             DomainEvent::Unrecognised(_) => {}

@@ -73,7 +73,7 @@ async fn wait_for_times_out_with_a_typed_error_when_no_runner_runs(pool: PgPool)
     match error {
         ProjectionError::Timeout { position: p, behind, .. } => {
             assert_eq!(p, position);
-            assert_eq!(behind, vec!["people", "programs", "pairs", "participation"]);
+            assert_eq!(behind, vec!["people", "programs", "pairs", "participation", "webhooks"]);
         }
         other => panic!("expected a timeout, got {other:?}"),
     }

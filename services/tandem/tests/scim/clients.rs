@@ -117,6 +117,8 @@ async fn entra_id_provisioning_cycle(pool: PgPool) {
     )
     .await;
     assert_eq!(b["title"], "Senior Engineer");
+    // Entra's own id of the user comes back as it was sent.
+    assert_eq!(b["externalId"], "ada");
     assert_eq!(b["emails"][0]["value"], "ada.king@contoso.com");
     assert_eq!(b[ENTERPRISE]["manager"]["value"], json!(new_boss));
     let p = person(&s, &ada).await;

@@ -230,3 +230,58 @@ async fn racing_creates_of_one_user_name_make_one_user(pool: PgPool) {
     let (_, _, l) = s.scim(&t, Method::GET, "/Users?filter=userName+eq+%22jo%40example.com%22", None, &[]).await;
     assert_eq!(l["totalResults"], 1);
 }
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn external_ids_are_kept_returned_filtered_and_versioned(pool: PgPool) {
+    let s = serve(&pool).await;
+    let (t, _) = integrator_token().await;
+    let mut body = user("eve", "Engineer", 3);
+    body["externalId"] = json!("00u-Okta-1");
+    let (id, etag) = create(&s, &t, body).await;
+    let path = format!("/Users/{id}");
+    let (_, _, got) = s.scim(&t, Method::GET, &path, None, &[]).await;
+    assert_eq!(got["externalId"], "00u-Okta-1");
+    create(&s, &t, user("fay", "Engineer", 3)).await;
+
+    // Case-exact (RFC 7643 3.1), unlike userName.
+    let (_, _, l) = s.scim(&t, Method::GET, "/Users?filter=externalId+eq+%2200u-Okta-1%22", None, &[]).await;
+    assert_eq!(ids(&l), vec!["eve"]);
+    let (_, _, l) = s.scim(&t, Method::GET, "/Users?filter=externalId+eq+%2200U-OKTA-1%22", None, &[]).await;
+    assert_eq!(l["totalResults"], 0);
+    let (_, _, l) = s.scim(&t, Method::GET, "/Users?filter=externalId+pr&attributes=externalId", None, &[]).await;
+    assert_eq!(l["Resources"][0]["externalId"], "00u-Okta-1", "{l:#}");
+
+    // A change of externalId alone is a new version.
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "externalId", "value": "00u-Okta-2"}]});
+    let (status, h, b) = s.scim(&t, Method::PATCH, &path, Some(patch), &[("if-match", &etag)]).await;
+    assert_eq!((status, b["externalId"].as_str()), (200, Some("00u-Okta-2")), "{b:#}");
+    let changed = h["etag"].to_str().unwrap().to_owned();
+    assert_ne!(changed, etag);
+    let (status, _, _) = s.scim(&t, Method::GET, &path, None, &[("if-none-match", &changed)]).await;
+    assert_eq!(status, 304);
+
+    // Removed, and a control character refused.
+    let remove = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "remove", "path": "externalId"}]});
+    let (status, h, b) = s.scim(&t, Method::PATCH, &path, Some(remove), &[]).await;
+    assert_eq!(status, 200);
+    assert!(b.get("externalId").is_none(), "{b:#}");
+    assert_ne!(h["etag"].to_str().unwrap(), changed);
+    let bad = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "add", "path": "externalId", "value": "a\u{0}b"}]});
+    let (status, _, b) = s.scim(&t, Method::PATCH, &path, Some(bad), &[]).await;
+    assert_eq!((status, b["scimType"].as_str()), (400, Some("invalidValue")), "{b:#}");
+
+    // `active` cannot be removed: every person is here or has left.
+    let remove = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "remove", "path": "active"}]});
+    let (status, _, b) = s.scim(&t, Method::PATCH, &path, Some(remove), &[]).await;
+    assert_eq!((status, b["scimType"].as_str()), (400, Some("mutability")), "{b:#}");
+
+    // DELETE takes the client's id with the User.
+    let (status, _, _) = s.scim(&t, Method::DELETE, &path, None, &[]).await;
+    assert_eq!(status, 204);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM scim_external_ids").fetch_one(&pool).await.unwrap();
+    assert_eq!(left, 0);
+}

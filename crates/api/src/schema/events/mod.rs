@@ -15,7 +15,9 @@
 //! * `scope` and `stream` — which events a subscription is about, and the
 //!   catch-up-then-live engine that delivers them without gap or duplicate;
 //! * [`subscription`] — [`EventSubscription`]: `pairEvents`,
-//!   `programEvents`, `myEvents`.
+//!   `programEvents`, `myEvents`;
+//! * [`webhook`] — [`webhook::FeedRenderer`], the same rendering for
+//!   webhook deliveries.
 //!
 //! Cursors are the store's `(transaction_id, position)` cursors in their
 //! string form; the feed and every subscription accept any cursor either
@@ -28,6 +30,7 @@ mod scope;
 mod stream;
 pub mod subscription;
 pub mod types;
+pub mod webhook;
 
 pub use feed::{DEFAULT_PAGE, FeedQuery};
 pub use hub::EventHub;

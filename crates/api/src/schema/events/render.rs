@@ -160,6 +160,10 @@ pub(crate) fn render(
     // An event this build cannot interpret has no shape to render: it is
     // delivered to nobody (see [`decode`]).
     let stream = event.stream_type()?;
+    // Changes to webhook endpoints are for their own queries, not the feed.
+    if matches!(event, DomainEvent::Webhook(_)) {
+        return None;
+    }
     let viewer = audience.viewer();
     let mut r = Redactions::default();
     let personal =
@@ -437,7 +441,7 @@ pub(crate) fn render(
                 envelope: envelope(rec, stream, std::mem::take(&mut r)),
             }),
         },
-        DomainEvent::Unrecognised(_) => return None,
+        DomainEvent::Webhook(_) | DomainEvent::Unrecognised(_) => return None,
     };
     Some(node)
 }

@@ -74,7 +74,7 @@ impl Scope {
                     false
                 }
                 Some(StreamType::Pair) => pairs.contains(&rec.stream_id),
-                Some(StreamType::Person) | None => false,
+                Some(StreamType::Person | StreamType::Webhook) | None => false,
             },
             Self::Person { person, pairs } => match stream {
                 Some(StreamType::Person) => rec.stream_id == *person,
@@ -100,7 +100,7 @@ impl Scope {
                     };
                     return Ok(about_them.then_some(event));
                 }
-                Some(StreamType::Program) | None => false,
+                Some(StreamType::Program | StreamType::Webhook) | None => false,
             },
         };
         if admitted { decode(rec).map(Some) } else { Ok(None) }

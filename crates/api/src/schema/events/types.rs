@@ -2,6 +2,10 @@
 //! type per domain event type, the [`EventEnvelope`] every one of them
 //! carries, and the Relay edge and connection of the feed.
 //!
+//! They also serialize (serde) to the JSON a GraphQL response would hold
+//! for them, field names in camelCase and enum values as GraphQL spells
+//! them: that is the `data` of a webhook delivery.
+//!
 //! These are plain values: [`super::render`] builds them from a stored
 //! event once it has decided what the caller may see, and a `null` in a
 //! payload field that the event has a value for is listed in
@@ -11,6 +15,7 @@
 
 use async_graphql::{Enum, ID, SimpleObject, Union};
 use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
 
 use crate::schema::types::PageInfo;
 use crate::schema::types::enums::{Activity, DissolveReason, FormedBy, GroupKind, LeaveReason, Purpose, Visibility};
@@ -18,7 +23,8 @@ use crate::schema::types::pair::Ratings;
 use crate::schema::types::program::GroupFormat;
 
 /// The kind of stream an event belongs to.
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum StreamType {
     /// A person of the organisation; the stream id is the person's id.
     Person,
@@ -26,6 +32,9 @@ pub enum StreamType {
     Program,
     /// A pair or circle; the stream id is the pair's id.
     Pair,
+    /// A webhook endpoint; the stream id is the endpoint's id. Its events
+    /// are not part of the feed.
+    Webhook,
 }
 
 impl From<tandem_domain::event::StreamType> for StreamType {
@@ -35,13 +44,15 @@ impl From<tandem_domain::event::StreamType> for StreamType {
             S::Person => Self::Person,
             S::Program => Self::Program,
             S::Pair => Self::Pair,
+            S::Webhook => Self::Webhook,
         }
     }
 }
 
 /// What every event carries besides its payload: where it sits in the log,
 /// which stream it belongs to, and who caused it.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct EventEnvelope {
     /// The event's place in the log's global order as an opaque cursor:
     /// pass it as `after` to the `events` query or to a subscription to
@@ -79,7 +90,8 @@ pub struct EventEnvelope {
 }
 
 /// An event of the log, in today's shape, as far as the caller may see it.
-#[derive(Union, Clone, Debug)]
+#[derive(Union, Clone, Debug, Serialize)]
+#[serde(untagged)]
 pub enum Event {
     PersonRegistered(PersonRegisteredEvent),
     PersonUpdated(PersonUpdatedEvent),
@@ -138,7 +150,8 @@ impl Event {
 
 /// An event with its cursor: an item of the `events` feed and of every
 /// event subscription.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct EventEdge {
     /// The event's cursor (the same as `node.envelope.cursor`): pass it as
     /// `after` to resume right after this event.
@@ -148,7 +161,8 @@ pub struct EventEdge {
 }
 
 /// A page of the event log (a Relay connection), in the log's global order.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct EventConnection {
     /// The events of this page with their cursors, oldest first.
     pub edges: Vec<EventEdge>,
@@ -162,7 +176,8 @@ pub struct EventConnection {
 // ---------------------------------------------------------------------------
 
 /// A person was registered from the HR system.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PersonRegisteredEvent {
     /// Where and when the event happened.
     pub envelope: EventEnvelope,
@@ -195,7 +210,8 @@ pub struct PersonRegisteredEvent {
 }
 
 /// A person's profile or org facts changed, effective on a date.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PersonUpdatedEvent {
     /// Where and when the event happened.
     pub envelope: EventEnvelope,
@@ -224,7 +240,8 @@ pub struct PersonUpdatedEvent {
 }
 
 /// A person left the organisation.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PersonLeftEvent {
     /// Where and when the event happened.
     pub envelope: EventEnvelope,
@@ -237,7 +254,8 @@ pub struct PersonLeftEvent {
 }
 
 /// A person who had left came back.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PersonRejoinedEvent {
     /// Where and when the event happened.
     pub envelope: EventEnvelope,
@@ -249,7 +267,8 @@ pub struct PersonRejoinedEvent {
 
 /// A person's personal data is to be forgotten; their history stays whole,
 /// without names or contact details.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PersonErasedEvent {
     /// Where and when the event happened.
     pub envelope: EventEnvelope,
@@ -262,7 +281,8 @@ pub struct PersonErasedEvent {
 // ---------------------------------------------------------------------------
 
 /// A coaching program was launched.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ProgramLaunchedEvent {
     /// Where and when the event happened.
     pub envelope: EventEnvelope,
@@ -287,7 +307,8 @@ pub struct ProgramLaunchedEvent {
 }
 
 /// A program's settings changed.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ProgramUpdatedEvent {
     /// Where and when the event happened.
     pub envelope: EventEnvelope,
@@ -310,7 +331,8 @@ pub struct ProgramUpdatedEvent {
 }
 
 /// A person joined a program.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ParticipantEnrolledEvent {
     /// Where and when the event happened.
     pub envelope: EventEnvelope,
@@ -329,7 +351,8 @@ pub struct ParticipantEnrolledEvent {
 }
 
 /// A person left a program.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ParticipantWithdrewEvent {
     /// Where and when the event happened.
     pub envelope: EventEnvelope,
@@ -344,7 +367,8 @@ pub struct ParticipantWithdrewEvent {
 }
 
 /// A program ended.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ProgramClosedEvent {
     /// Where and when the event happened.
     pub envelope: EventEnvelope,
@@ -361,7 +385,8 @@ pub struct ProgramClosedEvent {
 // ---------------------------------------------------------------------------
 
 /// A pair or circle was formed.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PairFormedEvent {
     /// Where and when the event happened.
     pub envelope: EventEnvelope,
@@ -382,7 +407,8 @@ pub struct PairFormedEvent {
 }
 
 /// A session was planned.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SessionScheduledEvent {
     /// Where and when the event happened.
     pub envelope: EventEnvelope,
@@ -399,7 +425,8 @@ pub struct SessionScheduledEvent {
 }
 
 /// Who coached whom in a held session, by person id.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SessionCoachingIds {
     /// The member who coached.
     pub coach_id: ID,
@@ -408,7 +435,8 @@ pub struct SessionCoachingIds {
 }
 
 /// A session took place.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SessionHeldEvent {
     /// Where and when the event happened.
     pub envelope: EventEnvelope,
@@ -436,7 +464,8 @@ pub struct SessionHeldEvent {
 }
 
 /// A planned session will not take place.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SessionCancelledEvent {
     /// Where and when the event happened.
     pub envelope: EventEnvelope,
@@ -454,7 +483,8 @@ pub struct SessionCancelledEvent {
 /// it (its author; its recipient when shared with them; coordinators and
 /// admins when shared with coordinators) and, without its texts, to
 /// pseudonymous readers of the feed (analysts).
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FeedbackGivenEvent {
     /// Where and when the event happened.
     pub envelope: EventEnvelope,
@@ -481,7 +511,8 @@ pub struct FeedbackGivenEvent {
 }
 
 /// A member set a goal.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct GoalSetEvent {
     /// Where and when the event happened.
     pub envelope: EventEnvelope,
@@ -504,7 +535,8 @@ pub struct GoalSetEvent {
 }
 
 /// Progress on a goal was recorded.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct GoalProgressRecordedEvent {
     /// Where and when the event happened.
     pub envelope: EventEnvelope,
@@ -523,7 +555,8 @@ pub struct GoalProgressRecordedEvent {
 }
 
 /// A goal was reached.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct GoalCompletedEvent {
     /// Where and when the event happened.
     pub envelope: EventEnvelope,
@@ -540,7 +573,8 @@ pub struct GoalCompletedEvent {
 }
 
 /// A goal was given up.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct GoalAbandonedEvent {
     /// Where and when the event happened.
     pub envelope: EventEnvelope,
@@ -557,7 +591,8 @@ pub struct GoalAbandonedEvent {
 }
 
 /// A pair took a break.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PairPausedEvent {
     /// Where and when the event happened.
     pub envelope: EventEnvelope,
@@ -572,7 +607,8 @@ pub struct PairPausedEvent {
 }
 
 /// A pair is back from a break.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PairResumedEvent {
     /// Where and when the event happened.
     pub envelope: EventEnvelope,
@@ -583,7 +619,8 @@ pub struct PairResumedEvent {
 }
 
 /// A pair ended.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PairDissolvedEvent {
     /// Where and when the event happened.
     pub envelope: EventEnvelope,

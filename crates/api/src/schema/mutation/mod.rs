@@ -1,5 +1,5 @@
 //! One mutation per command of the domain, by area: `people`, `programs`,
-//! `pairs`, `sessions`, `goals` and `feedback`.
+//! `pairs`, `sessions`, `goals`, `feedback` and `webhooks`.
 //!
 //! Every mutation follows the same path, and this module holds the shared
 //! pieces of it:
@@ -25,6 +25,7 @@ mod pairs;
 mod people;
 mod programs;
 mod sessions;
+mod webhooks;
 
 use async_graphql::{Context, ID};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -46,6 +47,7 @@ pub use pairs::PairMutation;
 pub use people::PeopleMutation;
 pub use programs::ProgramMutation;
 pub use sessions::SessionMutation;
+pub use webhooks::WebhookMutation;
 
 // ------------------------------------------------------------ value parsers
 

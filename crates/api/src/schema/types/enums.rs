@@ -8,7 +8,8 @@ use tandem_domain::values as v;
 macro_rules! mirror_enum {
     ($(#[$doc:meta])* $name:ident from $domain:path { $($(#[$vdoc:meta])* $variant:ident),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+        #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
         pub enum $name {
             $($(#[$vdoc])* $variant),+
         }

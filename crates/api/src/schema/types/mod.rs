@@ -76,7 +76,8 @@ pub(crate) fn page_size(ctx: &Context<'_>, first: Option<i32>) -> Result<usize, 
 }
 
 /// Relay page information.
-#[derive(SimpleObject, Clone, Debug, Default)]
+#[derive(SimpleObject, Clone, Debug, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PageInfo {
     /// Whether more items follow this page.
     pub has_next_page: bool,

@@ -243,7 +243,8 @@ impl Session {
 }
 
 /// Ratings of the five traits of a good peer coach, 1 to 5, each optional.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Ratings {
     /// Understands and shares the other's feelings.
     pub empathy: Option<i32>,

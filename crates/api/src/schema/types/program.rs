@@ -18,7 +18,8 @@ use crate::schema::{state, viewer};
 pub struct Program(pub ProgramRow);
 
 /// The group shape of a program.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct GroupFormat {
     /// Pairs or circles.
     pub kind: GroupKind,

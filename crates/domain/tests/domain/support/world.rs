@@ -237,6 +237,7 @@ impl World {
                 let s = self.pairs.remove(&id).unwrap_or_default();
                 self.pairs.insert(id, pair::evolve(s, ev));
             }
+            DomainEvent::Webhook(ev) => panic!("the world holds no webhook endpoint: {ev:?}"),
             DomainEvent::Unrecognised(u) => panic!("decide never produces an unrecognised event: {u:?}"),
         }
         self.log.push(e);
