@@ -253,6 +253,7 @@ async fn plan_webhook(unit: &mut Unit, command: WebhookCommand) -> Result<Plan, 
         StreamType::Webhook,
         target.expected(),
         events.into_iter().map(DomainEvent::Webhook).collect(),
+        &[],
     );
     Ok(plan)
 }
