@@ -101,7 +101,13 @@ async fn plan_person(unit: &mut Unit, command: PersonCommand) -> Result<Plan, Co
         for pair_id in unit.pairs_of_person(id).await? {
             let p = unit.pair(pair_id, Lock::Exclusive).await?;
             if let Some(e) = pair::dissolve_for_cleanup(&p.state, DissolveReason::MemberLeft, LongText::default(), on) {
-                plan.write(pair_id.as_uuid(), StreamType::Pair, p.expected(), vec![DomainEvent::Pair(e)], &p.state.members);
+                plan.write(
+                    pair_id.as_uuid(),
+                    StreamType::Pair,
+                    p.expected(),
+                    vec![DomainEvent::Pair(e)],
+                    &p.state.members,
+                );
                 plan.guards.push(release(pair_id, &p.state));
             }
         }
@@ -150,7 +156,13 @@ async fn plan_program(unit: &mut Unit, command: ProgramCommand) -> Result<Plan, 
             if let Some(e) =
                 pair::dissolve_for_cleanup(&p.state, DissolveReason::ProgramClosed, LongText::default(), on)
             {
-                plan.write(pair_id.as_uuid(), StreamType::Pair, p.expected(), vec![DomainEvent::Pair(e)], &p.state.members);
+                plan.write(
+                    pair_id.as_uuid(),
+                    StreamType::Pair,
+                    p.expected(),
+                    vec![DomainEvent::Pair(e)],
+                    &p.state.members,
+                );
                 plan.guards.push(release(pair_id, &p.state));
             }
         }

@@ -108,9 +108,6 @@ pub(crate) async fn release_external_id(conn: &mut PgConnection, person: PersonI
         .bind(person.as_uuid())
         .execute(&mut *conn)
         .await?;
-    sqlx::query("DELETE FROM scim_external_ids WHERE person_id = $1")
-        .bind(person.as_uuid())
-        .execute(conn)
-        .await?;
+    sqlx::query("DELETE FROM scim_external_ids WHERE person_id = $1").bind(person.as_uuid()).execute(conn).await?;
     Ok(())
 }

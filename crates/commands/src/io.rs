@@ -390,10 +390,8 @@ pub(crate) async fn write(
         })
         .collect();
     let mut sealed = vault.seal_batch(tx, &parts).await?.into_iter();
-    let sealed: Vec<Vec<Vec<NewEvent>>> = accepted
-        .iter()
-        .map(|(_, plan)| sealed.by_ref().take(plan.writes.len()).collect())
-        .collect();
+    let sealed: Vec<Vec<Vec<NewEvent>>> =
+        accepted.iter().map(|(_, plan)| sealed.by_ref().take(plan.writes.len()).collect()).collect();
     let mut appends = Vec::new();
     for ((job, plan), events) in accepted.iter().zip(&sealed) {
         for (w, events) in plan.writes.iter().zip(events) {

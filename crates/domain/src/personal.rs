@@ -63,10 +63,7 @@ const fn pair_text(path: &'static str, concerns: &'static [&'static str]) -> Per
 /// sealed as they are written, at today's version, and read back (unsealed)
 /// before upcasting.
 pub const PERSONAL_FIELDS: &[(&str, &[PersonalField])] = &[
-    (
-        "PersonRegistered",
-        &[own("externalId"), own("name"), own("email"), own("location")],
-    ),
+    ("PersonRegistered", &[own("externalId"), own("name"), own("email"), own("location")]),
     ("PersonUpdated", &[own("changes.name"), own("changes.email"), own("changes.location")]),
     ("ParticipantEnrolled", &[participant("interests"), participant("skills"), participant("wantsToWorkOn")]),
     ("ParticipantWithdrew", &[participant("reason")]),

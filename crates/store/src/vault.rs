@@ -135,9 +135,9 @@ impl MasterKey {
                 .or_else(|_| URL_SAFE_NO_PAD.decode(text))
                 .map_err(|_| vault_error("a master key is 32 bytes written as 64 hex digits or in base64"))?
         };
-        let bytes: [u8; KEY_LEN] = bytes.try_into().map_err(|b: Vec<u8>| {
-            vault_error(format!("a master key is 32 bytes, this one has {}", b.len()))
-        })?;
+        let bytes: [u8; KEY_LEN] = bytes
+            .try_into()
+            .map_err(|b: Vec<u8>| vault_error(format!("a master key is 32 bytes, this one has {}", b.len())))?;
         Ok(Self::new(bytes))
     }
 
@@ -421,10 +421,16 @@ impl Vault {
             for e in *events {
                 let mut e = e.clone();
                 for f in personal_fields(&e.event_type) {
-                    let people: Vec<Uuid> =
-                        concerned(*stream_id, &e.data, f, members).into_iter().filter(|p| keys.keys.contains_key(p)).collect();
-                    let place =
-                        Place { stream_id: *stream_id, event_type: &e.event_type, schema_version: e.schema_version, path: f.path };
+                    let people: Vec<Uuid> = concerned(*stream_id, &e.data, f, members)
+                        .into_iter()
+                        .filter(|p| keys.keys.contains_key(p))
+                        .collect();
+                    let place = Place {
+                        stream_id: *stream_id,
+                        event_type: &e.event_type,
+                        schema_version: e.schema_version,
+                        path: f.path,
+                    };
                     let Some(slot) = field_mut(&mut e.data, f.path) else { continue };
                     if !has_content(Some(slot)) {
                         continue;
@@ -517,19 +523,13 @@ impl Vault {
     /// [`StoreError::Integrity`] for a value that does not open (tampered,
     /// or malformed), [`StoreError::Vault`] for keys of an unknown master
     /// key, database errors.
-    pub(crate) async fn unseal(
-        &self,
-        conn: &mut PgConnection,
-        rows: &mut [(Uuid, &str, i16, &mut Value)],
-    ) -> Result<()> {
+    pub async fn unseal(&self, conn: &mut PgConnection, rows: &mut [(Uuid, &str, i16, &mut Value)]) -> Result<()> {
         let mut wanted = BTreeSet::new();
         let mut any = false;
         for (_, _, _, data) in rows.iter() {
             visit_sealed(data, &mut |v| {
                 any = true;
-                if let Some(Value::Array(ids)) = v.get(CONCERNS) {
-                    wanted.extend(ids.iter().filter_map(|id| id.as_str().and_then(|s| Uuid::parse_str(s).ok())));
-                }
+                add_concerns(v, &mut wanted);
             });
         }
         if !any {
@@ -544,6 +544,15 @@ impl Vault {
             }
         }
         Ok(())
+    }
+
+    /// The people the sealed values of a stored payload concern (the union
+    /// of their `k` lists): whoever must still have a data key for them to
+    /// open.
+    pub fn concerns(data: &Value) -> BTreeSet<Uuid> {
+        let mut people = BTreeSet::new();
+        visit_sealed(data, &mut |v| add_concerns(v, &mut people));
+        people
     }
 
     /// Checks at start that this vault opens the keys already stored:
@@ -566,14 +575,17 @@ impl Vault {
         let mut live = 0;
         for (master_key_id, person_id, wrapped, count) in rows {
             let mut keys = Keys::default();
-            self.unwrap_into(&mut keys, KeyRow { person_id, master_key_id: Some(master_key_id.clone()), wrapped: Some(wrapped) })
-                .map_err(|e| match e {
-                    StoreError::Integrity { .. } => vault_error(format!(
-                        "the configured master key {} does not open the data keys it should have wrapped",
-                        self.current.id
-                    )),
-                    other => other,
-                })?;
+            self.unwrap_into(
+                &mut keys,
+                KeyRow { person_id, master_key_id: Some(master_key_id.clone()), wrapped: Some(wrapped) },
+            )
+            .map_err(|e| match e {
+                StoreError::Integrity { .. } => vault_error(format!(
+                    "the configured master key {} does not open the data keys it should have wrapped",
+                    self.current.id
+                )),
+                other => other,
+            })?;
             live += count;
         }
         Ok(live)
@@ -692,6 +704,13 @@ fn is_sealed(m: &Map<String, Value>) -> bool {
     m.len() == 2 && m.contains_key(SEALED) && m.contains_key(CONCERNS)
 }
 
+/// Adds the people sealed value `m` concerns (its `k` list) to `out`.
+fn add_concerns(m: &Map<String, Value>, out: &mut BTreeSet<Uuid>) {
+    if let Some(Value::Array(ids)) = m.get(CONCERNS) {
+        out.extend(ids.iter().filter_map(|id| id.as_str().and_then(|s| Uuid::parse_str(s).ok())));
+    }
+}
+
 fn visit_sealed(v: &Value, f: &mut impl FnMut(&Map<String, Value>)) {
     match v {
         Value::Object(m) if is_sealed(m) => f(m),
@@ -776,7 +795,11 @@ mod tests {
         assert_eq!(open(&without_b, &place(s, "strengths"), &m).expect("erased"), Value::Null);
         let mut tampered = m.clone();
         let text = tampered[SEALED].as_str().expect("text").to_owned();
-        let flipped = if text.ends_with('A') { format!("{}B", &text[..text.len() - 1]) } else { format!("{}A", &text[..text.len() - 1]) };
+        let flipped = if text.ends_with('A') {
+            format!("{}B", &text[..text.len() - 1])
+        } else {
+            format!("{}A", &text[..text.len() - 1])
+        };
         tampered.insert(SEALED.to_owned(), json!(flipped));
         assert!(matches!(open(&k, &place(s, "strengths"), &tampered), Err(StoreError::Integrity { .. })));
     }

@@ -372,4 +372,3 @@ async fn retention(pool: sqlx::PgPool, a: RetentionArgs) -> anyhow::Result<()> {
     eprintln!("{} participants, {} non-participants -> {}", part.len(), non.len(), a.out.display());
     Ok(())
 }
-

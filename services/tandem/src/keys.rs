@@ -52,23 +52,29 @@ pub(crate) fn master_key(db: &DbArgs) -> anyhow::Result<MasterKey> {
     if let Some(path) = &keys.master_key_file {
         return read_key_file(path);
     }
+    // Without one, the key of this machine's data directory: made on first
+    // use, like the server secret. With a database of its own choosing, the
+    // operator is told to configure it; a process of another machine with
+    // another key is stopped at start by the check of the stored keys.
+    let path = db.data_dir.join(EMBEDDED_KEY_FILE);
+    let generated = !path.exists();
+    let key = if generated { write_new_key(&path)? } else { read_key_file(&path)? };
     if db.database_url.is_some() {
-        bail!(
-            "no master key configured: set TANDEM_MASTER_KEY (32 bytes, hex or base64) or TANDEM_MASTER_KEY_FILE; \
-             every process of this database needs the same key, and personal data is unreadable without it \
-             (see docs/PRIVACY.md)"
+        tracing::warn!(
+            path = %path.display(),
+            master_key_id = key.id(),
+            generated,
+            "no master key configured: using this machine's key file; set TANDEM_MASTER_KEY or \
+             TANDEM_MASTER_KEY_FILE to the same key on every process of this database, and back it up: \
+             personal data is unreadable without it (see docs/PRIVACY.md)"
+        );
+    } else if generated {
+        tracing::warn!(
+            path = %path.display(),
+            master_key_id = key.id(),
+            "generated the master key of the embedded setup: back it up, personal data is unreadable without it"
         );
     }
-    let path = db.data_dir.join(EMBEDDED_KEY_FILE);
-    if path.exists() {
-        return read_key_file(&path);
-    }
-    let key = write_new_key(&path)?;
-    tracing::warn!(
-        path = %path.display(),
-        master_key_id = key.id(),
-        "generated the master key of the embedded setup: back it up, personal data is unreadable without it"
-    );
     Ok(key)
 }
 

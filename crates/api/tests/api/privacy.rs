@@ -94,7 +94,8 @@ async fn world(pool: PgPool) -> World {
             .await;
         pairs.push(d["formPair"]["pair"]["id"].as_str().unwrap().to_owned());
     }
-    for (pair, (a, b), text) in [(&pairs[0], (&people[0], &people[1]), "xq7v"), (&pairs[1], (&people[2], &people[3]), "plain")]
+    for (pair, (a, b), text) in
+        [(&pairs[0], (&people[0], &people[1]), "xq7v"), (&pairs[1], (&people[2], &people[3]), "plain")]
     {
         let ta = s.token(&[Role::Participant], a);
         let tb = s.token(&[Role::Participant], b);
@@ -128,8 +129,12 @@ async fn world(pool: PgPool) -> World {
             )
             .await;
         let goal = d["setGoal"]["goal"]["id"].as_str().unwrap().to_owned();
-        s.ok(&ta, PROGRESS, json!({"i": {"pairId": pair, "goalId": goal, "percent": 40, "note": format!("{text} progress")}}))
-            .await;
+        s.ok(
+            &ta,
+            PROGRESS,
+            json!({"i": {"pairId": pair, "goalId": goal, "percent": 40, "note": format!("{text} progress")}}),
+        )
+        .await;
     }
     World { s, program, people: people[..2].to_vec(), pair: pairs[0].clone(), keeper: people[2].clone() }
 }
@@ -188,7 +193,10 @@ async fn stats(w: &World) -> Value {
 async fn counts(pool: &PgPool) -> Vec<(String, i64)> {
     let mut out = Vec::new();
     for table in ["people", "enrolments", "pairs", "sessions", "feedback", "goals", "goal_progress"] {
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM read.{table}"))).fetch_one(pool).await.unwrap();
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM read.{table}")))
+            .fetch_one(pool)
+            .await
+            .unwrap();
         out.push((table.to_owned(), n));
     }
     out
@@ -224,20 +232,21 @@ async fn after_erasure_no_table_and_no_dump_holds_personal_data_and_history_stil
 
     // Queries read the erased people as erased, without an error.
     for person in &w.people {
-        let d = w
-            .s
-            .ok(&admin, "query($id: ID!) { person(id: $id) { name email externalId location erased } }", json!({"id": person}))
+        let d =
+            w.s.ok(
+                &admin,
+                "query($id: ID!) { person(id: $id) { name email externalId location erased } }",
+                json!({"id": person}),
+            )
             .await;
-        assert_eq!(d["person"], json!({"name": null, "email": null, "externalId": null, "location": null, "erased": true}));
+        assert_eq!(
+            d["person"],
+            json!({"name": null, "email": null, "externalId": null, "location": null, "erased": true})
+        );
     }
-    let d = w
-        .s
-        .ok(
-            &admin,
-            "query($id: ID!) { pair(id: $id) { status members { name erased } } }",
-            json!({"id": w.pair}),
-        )
-        .await;
+    let d =
+        w.s.ok(&admin, "query($id: ID!) { pair(id: $id) { status members { name erased } } }", json!({"id": w.pair}))
+            .await;
     assert_eq!(d["pair"]["members"], json!([{"name": null, "erased": true}, {"name": null, "erased": true}]));
     // The keeper's own history is untouched.
     let d = w.s.ok(&admin, "query($id: ID!) { person(id: $id) { name erased } }", json!({"id": w.keeper})).await;
@@ -265,7 +274,10 @@ async fn after_erasure_no_table_and_no_dump_holds_personal_data_and_history_stil
     }
 
     // A subscription replaying the pair's history delivers every event.
-    let query = format!("subscription {{ pairEvents(pairId: \"{}\", after: \"0-0\") {{ cursor node {{ __typename }} }} }}", w.pair);
+    let query = format!(
+        "subscription {{ pairEvents(pairId: \"{}\", after: \"0-0\") {{ cursor node {{ __typename }} }} }}",
+        w.pair
+    );
     let mut socket = ws::acked(&w.s.ws_url(), json!({"token": admin})).await;
     ws::send(&mut socket, ws::subscribe("1", &query)).await;
     // Formed, held, goal, progress, dissolved on erasure (the feedback is

@@ -22,10 +22,8 @@ const MARK: &str = "mk4w";
 
 /// Every stored payload of the log, as text.
 async fn raw_log(pool: &PgPool) -> String {
-    let rows: Vec<String> = sqlx::query_scalar("SELECT data::text FROM events ORDER BY position")
-        .fetch_all(pool)
-        .await
-        .unwrap();
+    let rows: Vec<String> =
+        sqlx::query_scalar("SELECT data::text FROM events ORDER BY position").fetch_all(pool).await.unwrap();
     rows.join("\n").to_lowercase()
 }
 
@@ -40,8 +38,8 @@ fn store(pool: &PgPool, vault: &Vault) -> EventStore {
 async fn name_of(store: &EventStore, person: PersonId) -> Result<Option<String>, StoreError> {
     let events = store.read_stream(person.as_uuid()).await?;
     let first = events.first().expect("registered");
-    let read = StoredEvent::read(first.stream_id, &first.event_type, first.schema_version, first.data.clone())
-        .expect("reads");
+    let read =
+        StoredEvent::read(first.stream_id, &first.event_type, first.schema_version, first.data.clone()).expect("reads");
     match read.event {
         DomainEvent::Person(tandem_domain::person::PersonEvent::PersonRegistered(e)) => {
             Ok(e.name.map(|n| n.as_str().to_owned()))
@@ -90,9 +88,20 @@ async fn the_log_holds_personal_fields_sealed_and_reads_them_back(pool: PgPool) 
     }));
     assert!(matches!(svc.handle(update, &admin()).await, Err(CommandError::Domain(_))));
     let mut conn = pool.acquire().await.unwrap();
-    let err = vault.seal(&mut conn, p.as_uuid(), &[tandem_store::NewEvent::new("PersonUpdated", 1, serde_json::json!({
-        "personId": p, "changes": {"name": "Mk4w Again"}, "effectiveOn": "2024-01-01"
-    }))], &[]).await;
+    let err = vault
+        .seal(
+            &mut conn,
+            p.as_uuid(),
+            &[tandem_store::NewEvent::new(
+                "PersonUpdated",
+                1,
+                serde_json::json!({
+                    "personId": p, "changes": {"name": "Mk4w Again"}, "effectiveOn": "2024-01-01"
+                }),
+            )],
+            &[],
+        )
+        .await;
     assert!(matches!(err, Err(StoreError::Vault { .. })), "{err:?}");
 }
 

@@ -56,11 +56,8 @@ fn every_text_of_every_event_type_is_personal_or_known_not_to_be() {
         let mut found = BTreeSet::new();
         text_paths("", &sample.data, &mut found);
         let personal: BTreeSet<&str> = personal_fields(&sample.event_type).iter().map(|f| f.path).collect();
-        let other: BTreeSet<&str> = NOT_PERSONAL
-            .iter()
-            .filter(|(t, _)| *t == sample.event_type)
-            .flat_map(|(_, f)| f.iter().copied())
-            .collect();
+        let other: BTreeSet<&str> =
+            NOT_PERSONAL.iter().filter(|(t, _)| *t == sample.event_type).flat_map(|(_, f)| f.iter().copied()).collect();
         for path in &found {
             assert!(
                 personal.contains(path.as_str()) || other.contains(path.as_str()),
