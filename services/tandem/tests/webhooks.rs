@@ -34,6 +34,9 @@ async fn serve(pool: &PgPool, port: u16) -> Child {
         .env("TANDEM_LISTEN", format!("127.0.0.1:{port}"))
         .env("TANDEM_JWT_SECRET", SECRET)
         .env("TANDEM_SERVER_SECRET", SECRET)
+        // The key this process seals with too: the test writes and reads
+        // events beside the server.
+        .env("TANDEM_MASTER_KEY", tandem_store::Vault::installed().master().to_base64())
         .env("TANDEM_WEBHOOKS_ALLOW_HTTP", "1")
         .env("TANDEM_WEBHOOKS_ALLOW_PRIVATE", "1")
         .env("TANDEM_WEBHOOKS_RETRY_DELAYS_MS", "50,50,50,50,50,50,50")
