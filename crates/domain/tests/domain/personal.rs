@@ -20,6 +20,12 @@ const NOT_PERSONAL: &[(&str, &[&str])] = &[
     ("ProgramLaunched", &["name", "description"]),
     ("ProgramUpdated", &["changes.name", "changes.description"]),
     ("ProgramClosed", &["reason"]),
+    // A webhook endpoint describes a receiving system, written by the
+    // integrator who set it up; a cursor is positions only.
+    ("WebhookEndpointCreated", &["url", "eventTypes", "description", "role"]),
+    ("WebhookEndpointUpdated", &["changes.url", "changes.eventTypes", "changes.description"]),
+    ("WebhookEndpointDisabled", &["reason"]),
+    ("WebhookRedeliveryRequested", &["after"]),
 ];
 
 /// Whether a string is an id, a date, a time or a code (SCREAMING_CASE).
