@@ -7,7 +7,7 @@
 //! in almost at once), so a participant's requests cost no query each. The
 //! memory is bounded by [`MAX_ENTRIES`].
 //!
-//! * By e-mail: the people read model's `email`, compared without regard
+//! * By e-mail: the people read model's `email` (`read.people`), compared without regard
 //!   to case; erased people have no e-mail there and never match; two
 //!   people with one address match neither (ambiguous).
 //! * By external id: the command side's registration guard
@@ -90,7 +90,7 @@ impl PersonDirectory {
     async fn look_up(&self, key: &str) -> Result<Found, sqlx::Error> {
         let rows: Vec<(Uuid,)> = match self.matching {
             PersonMatch::Email => {
-                sqlx::query_as("SELECT person_id FROM people WHERE lower(email) = $1 AND NOT erased LIMIT 2")
+                sqlx::query_as("SELECT person_id FROM read.people WHERE lower(email) = $1 AND NOT erased LIMIT 2")
                     .bind(key)
                     .fetch_all(&self.pool)
                     .await?
@@ -98,7 +98,7 @@ impl PersonDirectory {
             PersonMatch::ExternalId => {
                 sqlx::query_as(
                     "SELECT g.person_id FROM person_external_ids g
-                       LEFT JOIN people p ON p.person_id = g.person_id
+                       LEFT JOIN read.people p ON p.person_id = g.person_id
                       WHERE lower(g.external_id) = $1 AND NOT coalesce(p.erased, false)
                       LIMIT 2",
                 )
