@@ -533,6 +533,13 @@ async fn a_participant_is_found_by_the_email_claim(pool: PgPool) {
     let (status, code, message) = refusal(&s, &key.sign(&unverified)).await;
     assert_eq!((status, code.as_str()), (403, "FORBIDDEN"));
     assert!(message.contains("not verified"), "{message}");
+    // Two people sharing an address: neither is guessed.
+    register(&s, &admin, "E-TWIN-1", "Twin One", "twins@example.com").await;
+    register(&s, &admin, "E-TWIN-2", "Twin Two", "twins@example.com").await;
+    let twin = key.sign(&with(claims("kc-6", &["employee"]), "email", json!("twins@example.com")));
+    let (status, code, message) = refusal(&s, &twin).await;
+    assert_eq!((status, code.as_str()), (403, "FORBIDDEN"));
+    assert!(message.contains("more than one"), "{message}");
     // Roles Tandem does not know: 401 as before.
     let (status, code, _) = refusal(&s, &key.sign(&claims("kc-4", &["offline_access"]))).await;
     assert_eq!((status, code.as_str()), (401, "UNAUTHENTICATED"));
@@ -560,6 +567,17 @@ async fn a_participant_is_found_by_an_external_id_claim(pool: PgPool) {
     let unknown = key.sign(&with(claims("00u-x", &["employee"]), "employee_id", json!("HR-9999")));
     let (status, code, message) = refusal(&s, &unknown).await;
     assert_eq!((status, code.as_str()), (403, "FORBIDDEN"), "{message}");
+    // An erased person is nobody.
+    let cy = register(&s, &admin, "HR-0043", "Cy Clarke", "cy@example.com").await;
+    s.ok(
+        &admin,
+        "mutation($i: ErasePersonInput!) { erasePerson(input: $i) { consistent } }",
+        json!({"i": {"personId": cy}}),
+    )
+    .await;
+    let erased = key.sign(&with(claims("00u-cy", &["employee"]), "employee_id", json!("HR-0043")));
+    let (status, code, _) = refusal(&s, &erased).await;
+    assert_eq!((status, code.as_str()), (403, "FORBIDDEN"));
     // A number is not an external id.
     let typed = key.sign(&with(claims("00u-x", &["employee"]), "employee_id", json!(42)));
     let (status, code, _) = refusal(&s, &typed).await;
