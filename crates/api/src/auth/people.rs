@@ -68,14 +68,17 @@ impl PersonDirectory {
     /// [`AuthError::PersonNotFound`], [`AuthError::PersonAmbiguous`], or
     /// [`AuthError::PersonLookupFailed`] when the database cannot be read.
     pub async fn find(&self, value: &str) -> Result<PersonId, AuthError> {
-        let key = value.trim().to_lowercase();
-        if key.is_empty() {
+        let value = value.trim();
+        if value.is_empty() {
             return Err(AuthError::PersonClaimMissing);
         }
+        // The cache key only groups spellings; the database compares with
+        // its own `lower`, the one its index on external ids is built with.
+        let key = value.to_lowercase();
         let found = match self.remembered(&key) {
             Some(found) => found,
             None => {
-                let found = self.look_up(&key).await.map_err(AuthError::PersonLookupFailed)?;
+                let found = self.look_up(value).await.map_err(AuthError::PersonLookupFailed)?;
                 self.remember(key, found);
                 found
             }
@@ -87,22 +90,24 @@ impl PersonDirectory {
         }
     }
 
-    async fn look_up(&self, key: &str) -> Result<Found, sqlx::Error> {
+    async fn look_up(&self, value: &str) -> Result<Found, sqlx::Error> {
         let rows: Vec<(Uuid,)> = match self.matching {
             PersonMatch::Email => {
-                sqlx::query_as("SELECT person_id FROM read.people WHERE lower(email) = $1 AND NOT erased LIMIT 2")
-                    .bind(key)
-                    .fetch_all(&self.pool)
-                    .await?
+                sqlx::query_as(
+                    "SELECT person_id FROM read.people WHERE lower(email) = lower($1) AND NOT erased LIMIT 2",
+                )
+                .bind(value)
+                .fetch_all(&self.pool)
+                .await?
             }
             PersonMatch::ExternalId => {
                 sqlx::query_as(
                     "SELECT g.person_id FROM person_external_ids g
                        LEFT JOIN read.people p ON p.person_id = g.person_id
-                      WHERE lower(g.external_id) = $1 AND NOT coalesce(p.erased, false)
+                      WHERE lower(g.external_id) = lower($1) AND NOT coalesce(p.erased, false)
                       LIMIT 2",
                 )
-                .bind(key)
+                .bind(value)
                 .fetch_all(&self.pool)
                 .await?
             }

@@ -20,6 +20,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tandem_api::auth::{AuthConfig, AuthError, JwksCache, PersonMatch, Role, Verifier};
+use tandem_testkit::ws;
 
 use crate::support::{Options, REGISTER, TestServer};
 
@@ -522,6 +523,9 @@ async fn a_participant_is_found_by_the_email_claim(pool: PgPool) {
     let (status, code, message) = refusal(&s, &stranger).await;
     assert_eq!((status, code.as_str()), (403, "FORBIDDEN"), "{message}");
     assert!(message.contains("no person"), "{message}");
+    let mut ws = ws::connect(&s.ws_url(), Some("graphql-transport-ws")).await;
+    ws::send(&mut ws, json!({"type": "connection_init", "payload": {"token": stranger}})).await;
+    assert_eq!(ws::expect_close(&mut ws).await.0, 4403);
     // No e-mail claim at all, or one the provider did not verify: 403 too.
     let (status, code, _) = refusal(&s, &key.sign(&claims("kc-3", &["employee"]))).await;
     assert_eq!((status, code.as_str()), (403, "FORBIDDEN"));
@@ -604,5 +608,12 @@ async fn requests_are_answered_503_with_retry_after_until_the_keys_arrive(pool: 
     assert!((1..=30).contains(&retry_after), "{retry_after}");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["errors"][0]["extensions"]["code"], "AUTH_UNAVAILABLE", "{body}");
+    // A websocket is told to try again later, not that it is forbidden.
+    let mut ws = ws::connect(&s.ws_url(), Some("graphql-transport-ws")).await;
+    let token = key.sign(&claims("u", &["coach-admin"]));
+    ws::send(&mut ws, json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {token}")}}))
+        .await;
+    let (code, reason) = ws::expect_close(&mut ws).await;
+    assert_eq!(code, 1013, "{reason}");
     s.stop().await;
 }
