@@ -129,7 +129,7 @@ pub struct AuthConfig {
     pub public_key_pem_file: Option<PathBuf>,
     /// A JWKS (RFC 7517) JSON file of public keys, read once at start-up
     /// (never fetched over the network); a token must then name its key with
-    /// `kid`. Exclusive with `public_key_pem_file`.
+    /// `kid`. Exclusive with `public_key_pem_file` and `jwks_url`.
     /// Env: `TANDEM_JWT_JWKS_FILE`.
     pub jwks_file: Option<PathBuf>,
     /// The identity provider's JWKS URL (its `jwks_uri`), fetched at

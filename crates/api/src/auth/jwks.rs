@@ -75,11 +75,7 @@ pub struct RemoteJwks {
 
 impl fmt::Debug for RemoteJwks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kids = self.current().map(|keys| {
-            let mut kids: Vec<String> = keys.keys().cloned().collect();
-            kids.sort_unstable();
-            kids
-        });
+        let kids = self.current().map(|keys| sorted_kids(&keys));
         f.debug_struct("RemoteJwks").field("url", &self.url.as_str()).field("key_ids", &kids).finish_non_exhaustive()
     }
 }
@@ -151,13 +147,8 @@ impl RemoteJwks {
         fetches.last_started = Some(Instant::now());
         match self.fetch().await {
             Ok((keys, skipped, ttl)) => {
-                let mut kids: Vec<&str> = keys.keys().map(String::as_str).collect();
-                kids.sort_unstable();
-                let changed = self.current().is_none_or(|old| {
-                    let mut before: Vec<&String> = old.keys().collect();
-                    before.sort_unstable();
-                    before.iter().map(|kid| kid.as_str()).ne(kids.iter().copied())
-                });
+                let kids = sorted_kids(&keys);
+                let changed = self.current().is_none_or(|old| sorted_kids(&old) != kids);
                 if fetches.failing.take().is_some() {
                     tracing::info!(url = %self.url, key_ids = ?kids, "JWKS fetched again after failures");
                 } else if changed {
@@ -245,6 +236,13 @@ impl RemoteJwks {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Cached> {
         self.cached.write().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// The key ids of a set, sorted (for the log and to tell a change).
+fn sorted_kids(keys: &KeySet) -> Vec<String> {
+    let mut kids: Vec<String> = keys.keys().cloned().collect();
+    kids.sort_unstable();
+    kids
 }
 
 /// An error with its sources, for the log (reqwest's top-level message
