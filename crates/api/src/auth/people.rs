@@ -94,7 +94,8 @@ impl PersonDirectory {
         let rows: Vec<(Uuid,)> = match self.matching {
             PersonMatch::Email => {
                 sqlx::query_as(
-                    "SELECT person_id FROM read.people WHERE lower(email) = lower($1) AND NOT erased LIMIT 2",
+                    "SELECT person_id FROM read.people
+                      WHERE lower(email) = lower($1) AND email IS NOT NULL AND NOT erased LIMIT 2",
                 )
                 .bind(value)
                 .fetch_all(&self.pool)

@@ -172,10 +172,11 @@ async fn a_new_version_rebuilds_at_start(pool: PgPool) {
     let before = snapshot(&pool, "read", std::slice::from_ref(&people)).await;
     v1.shutdown().await;
 
-    let bumped: Arc<dyn Projection> = Arc::new(Bumped(Arc::clone(&people), 2));
+    let next = people.version() + 1;
+    let bumped: Arc<dyn Projection> = Arc::new(Bumped(Arc::clone(&people), next));
     let v2 = Projections::with_projections(pool.clone(), vec![bumped]).options(fast()).spawn().expect("spawn");
-    let checkpoint = eventually(Duration::from_secs(20), "the rebuild to version 2", || async {
-        checkpoints(&pool).await.expect("checkpoints").into_iter().find(|c| c.name == "people" && c.version == 2)
+    let checkpoint = eventually(Duration::from_secs(20), "the rebuild to the next version", || async {
+        checkpoints(&pool).await.expect("checkpoints").into_iter().find(|c| c.name == "people" && c.version == next)
     })
     .await;
     assert!(checkpoint.rebuilt_at.is_some(), "rebuilt, not just relabelled");
