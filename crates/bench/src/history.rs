@@ -10,8 +10,12 @@
 //! mapped by a bijection of its random bits, so versions and references stay
 //! consistent) and its own external ids, and its guard rows are copied with
 //! it, so that the command path sees the copies as it would have written
-//! them. Copies are written with multi-row INSERTs: how they get there is not
-//! what this suite measures.
+//! them. Personal fields are sealed per copy, as the command path seals
+//! them: the template is opened once, and each copy's payloads are sealed
+//! again under data keys of the copy's own people (a sealed value names its
+//! stream and people, so a copied one would not open). Copies are written
+//! with multi-row INSERTs: how they get there is not what this suite
+//! measures.
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -22,6 +26,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 use tandem_commands::CommandService;
 use tandem_demo::DemoOptions;
+use tandem_store::{NewEvent, Vault};
 use uuid::Uuid;
 
 use crate::read_all::{RAW_COLUMNS, RawRow};
@@ -58,15 +63,16 @@ pub async fn generate(opts: &BenchOptions, db: &BenchDb) -> anyhow::Result<()> {
         anyhow::bail!("the demo wrote no events");
     }
     let guards = template_guards(&db.pool, &template).await?;
+    let template = Template::open(&db.pool, template).await?;
     // Whole copies only (a cut copy would be an organisation stopped
     // mid-history, with guard rows that do not match), so the log ends at
     // or just past the target.
     let target = i64::try_from(opts.events)?;
-    let mut total = before + i64::try_from(template.len())?;
+    let mut total = before + i64::try_from(template.rows.len())?;
     let mut copy = 1u64;
     while total < target {
         copy_template(&db.pool, &template, &guards, copy).await?;
-        total += i64::try_from(template.len())?;
+        total += i64::try_from(template.rows.len())?;
         copy += 1;
         if copy.is_multiple_of(10) {
             eprintln!("bench: history: {total} events");
@@ -109,9 +115,56 @@ fn remap_json(v: &mut Value, copy: u64) {
     }
 }
 
-async fn copy_template(pool: &PgPool, rows: &[RawRow], guards: &Guards, copy: u64) -> anyhow::Result<()> {
+/// The template's rows with their payloads opened, and for each the people
+/// its sealed values concern.
+struct Template {
+    rows: Vec<RawRow>,
+    plain: Vec<Value>,
+    concerns: Vec<Vec<Uuid>>,
+}
+
+impl Template {
+    async fn open(pool: &PgPool, rows: Vec<RawRow>) -> anyhow::Result<Self> {
+        let concerns = rows.iter().map(|r| Vault::concerns(&r.data).into_iter().collect()).collect();
+        let mut plain: Vec<Value> = rows.iter().map(|r| r.data.clone()).collect();
+        let mut parts: Vec<(Uuid, &str, i16, &mut Value)> = rows
+            .iter()
+            .zip(plain.iter_mut())
+            .map(|(r, d)| (r.stream_id, r.event_type.as_str(), r.schema_version, d))
+            .collect();
+        let mut conn = pool.acquire().await?;
+        Vault::installed().unseal(&mut conn, &mut parts).await.context("opening the template's personal fields")?;
+        Ok(Self { rows, plain, concerns })
+    }
+}
+
+async fn copy_template(pool: &PgPool, template: &Template, guards: &Guards, copy: u64) -> anyhow::Result<()> {
+    let vault = Vault::installed();
     let mut tx = pool.begin().await?;
-    for chunk in rows.chunks(CHUNK) {
+    let n = template.rows.len();
+    for start in (0..n).step_by(CHUNK) {
+        let end = (start + CHUNK).min(n);
+        let chunk = &template.rows[start..end];
+        // Each row is sealed as its own stream's append, with the people
+        // the template's row concerned as the pair's members.
+        let unsealed: Vec<(Uuid, [NewEvent; 1], Vec<Uuid>)> = (start..end)
+            .map(|i| {
+                let r = &template.rows[i];
+                let mut data = template.plain[i].clone();
+                remap_json(&mut data, copy);
+                let event = NewEvent {
+                    event_id: remap(r.event_id, copy),
+                    event_type: r.event_type.clone(),
+                    schema_version: r.schema_version,
+                    data,
+                };
+                let members = template.concerns[i].iter().map(|p| remap(*p, copy)).collect();
+                (remap(r.stream_id, copy), [event], members)
+            })
+            .collect();
+        let parts: Vec<(Uuid, &[NewEvent], &[Uuid])> =
+            unsealed.iter().map(|(stream, events, members)| (*stream, &events[..], &members[..])).collect();
+        let mut sealed = vault.seal_batch(&mut tx, &parts).await.context("sealing a copy's personal fields")?;
         let mut stream_ids = Vec::with_capacity(chunk.len());
         let mut stream_types = Vec::with_capacity(chunk.len());
         let mut versions = Vec::with_capacity(chunk.len());
@@ -120,16 +173,14 @@ async fn copy_template(pool: &PgPool, rows: &[RawRow], guards: &Guards, copy: u6
         let mut schema_versions = Vec::with_capacity(chunk.len());
         let mut data = Vec::with_capacity(chunk.len());
         let mut metadata = Vec::with_capacity(chunk.len());
-        for r in chunk {
+        for (r, events) in chunk.iter().zip(sealed.iter_mut()) {
             stream_ids.push(remap(r.stream_id, copy));
             stream_types.push(r.stream_type.as_str());
             versions.push(r.stream_version);
             event_ids.push(remap(r.event_id, copy));
             event_types.push(r.event_type.as_str());
             schema_versions.push(r.schema_version);
-            let mut d = r.data.clone();
-            remap_json(&mut d, copy);
-            data.push(d);
+            data.push(events.pop().map(|e| e.data).unwrap_or_default());
             let mut m = r.metadata.clone();
             remap_json(&mut m, copy);
             metadata.push(m);

@@ -61,6 +61,7 @@ async fn import(opts: &BenchOptions, db: &BenchDb, file: &Path) -> anyhow::Resul
         .arg(file)
         .env("DATABASE_URL", db.url())
         .env("TANDEM_SERVER_SECRET", "bench server secret, thirty-two bytes or more")
+        .env("TANDEM_MASTER_KEY", tandem_store::Vault::installed().master().to_base64())
         .env("RUST_LOG", "warn")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())

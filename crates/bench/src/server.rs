@@ -85,6 +85,8 @@ impl Server {
             .env("DATABASE_URL", db.url())
             .env("TANDEM_LISTEN", addr.to_string())
             .env("TANDEM_JWT_SECRET", &secret)
+            // The server reads what this process wrote: the same master key.
+            .env("TANDEM_MASTER_KEY", tandem_store::Vault::installed().master().to_base64())
             // 0 turns the per-subject limit off (requests and new websockets):
             // every client of a part shares one or a few subjects.
             .env("TANDEM_RATE_LIMIT_PER_MINUTE", "0")

@@ -183,7 +183,7 @@ fn run_batch<'a>(store: &'a EventStore, cache: &'a Arc<StateCache>, jobs: Vec<Jo
                 (job, plan)
             })
             .collect();
-        let written = write(&mut tx, &appending).await;
+        let written = write(&mut tx, store.vault(), &appending).await;
         drop(appending);
         let written = match written {
             Ok(w) => w,

@@ -73,6 +73,12 @@ async fn plan_person(unit: &mut Unit, command: PersonCommand) -> Result<Plan, Co
         ctx.external_id_taken = unit.external_id_taken(r.external_id.as_str(), id).await?;
         plan.guards.push(Guard::ExternalId { external_id: r.external_id.as_str().to_owned(), person: id });
     }
+    if let PersonCommand::Erase { .. } = &command {
+        plan.guards.push(Guard::ReleaseExternalId {
+            external_id: target.state.external_id.as_ref().map(|e| e.as_str().to_owned()),
+            person: id,
+        });
+    }
     let cascade = match &command {
         PersonCommand::RecordLeft { left_on, .. } => Some(*left_on),
         PersonCommand::Erase { .. } => Some(today()),
@@ -86,6 +92,7 @@ async fn plan_person(unit: &mut Unit, command: PersonCommand) -> Result<Plan, Co
         StreamType::Person,
         target.expected(),
         events.into_iter().map(DomainEvent::Person).collect(),
+        &[],
     );
     if let Some(on) = cascade
         && changed
@@ -94,7 +101,13 @@ async fn plan_person(unit: &mut Unit, command: PersonCommand) -> Result<Plan, Co
         for pair_id in unit.pairs_of_person(id).await? {
             let p = unit.pair(pair_id, Lock::Exclusive).await?;
             if let Some(e) = pair::dissolve_for_cleanup(&p.state, DissolveReason::MemberLeft, LongText::default(), on) {
-                plan.write(pair_id.as_uuid(), StreamType::Pair, p.expected(), vec![DomainEvent::Pair(e)]);
+                plan.write(
+                    pair_id.as_uuid(),
+                    StreamType::Pair,
+                    p.expected(),
+                    vec![DomainEvent::Pair(e)],
+                    &p.state.members,
+                );
                 plan.guards.push(release(pair_id, &p.state));
             }
         }
@@ -134,6 +147,7 @@ async fn plan_program(unit: &mut Unit, command: ProgramCommand) -> Result<Plan, 
         StreamType::Program,
         target.expected(),
         events.into_iter().map(DomainEvent::Program).collect(),
+        &[],
     );
     if let Some(on) = closing {
         // Closing a program ends its pairs, so that nothing more happens in them.
@@ -142,7 +156,13 @@ async fn plan_program(unit: &mut Unit, command: ProgramCommand) -> Result<Plan, 
             if let Some(e) =
                 pair::dissolve_for_cleanup(&p.state, DissolveReason::ProgramClosed, LongText::default(), on)
             {
-                plan.write(pair_id.as_uuid(), StreamType::Pair, p.expected(), vec![DomainEvent::Pair(e)]);
+                plan.write(
+                    pair_id.as_uuid(),
+                    StreamType::Pair,
+                    p.expected(),
+                    vec![DomainEvent::Pair(e)],
+                    &p.state.members,
+                );
                 plan.guards.push(release(pair_id, &p.state));
             }
         }
@@ -230,6 +250,7 @@ async fn plan_pair(unit: &mut Unit, command: PairCommand) -> Result<Plan, Comman
         StreamType::Pair,
         target.expected(),
         events.into_iter().map(DomainEvent::Pair).collect(),
+        &target.state.members,
     );
     Ok(plan)
 }
@@ -244,6 +265,7 @@ async fn plan_webhook(unit: &mut Unit, command: WebhookCommand) -> Result<Plan, 
         StreamType::Webhook,
         target.expected(),
         events.into_iter().map(DomainEvent::Webhook).collect(),
+        &[],
     );
     Ok(plan)
 }

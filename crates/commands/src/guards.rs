@@ -99,3 +99,15 @@ pub(crate) async fn claim_external_id(
         .await?;
     Ok(())
 }
+
+/// Frees the external ids `person` holds (they are being erased): the HRIS
+/// id's claim and the SCIM client's `externalId`, both kept in clear beside
+/// the events, go in the erasure's transaction.
+pub(crate) async fn release_external_id(conn: &mut PgConnection, person: PersonId) -> Result<(), CommandError> {
+    sqlx::query("DELETE FROM person_external_ids WHERE person_id = $1")
+        .bind(person.as_uuid())
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM scim_external_ids WHERE person_id = $1").bind(person.as_uuid()).execute(conn).await?;
+    Ok(())
+}

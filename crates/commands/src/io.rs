@@ -28,7 +28,7 @@ use tandem_domain::webhook::Endpoint;
 use tandem_domain::{PairId, PersonId, ProgramId, WebhookEndpointId};
 use tandem_store::{
     AppendOutcome, Cursor, ExpectedVersion, IdempotencyKey, Metadata, NewEvent, RecordedEvent, RequestHash, StoreError,
-    StreamAppend, append_batch_in_tx, idempotency_record,
+    StreamAppend, Vault, append_batch_in_tx, idempotency_record,
 };
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -354,6 +354,7 @@ pub(crate) struct Appending<'a> {
 /// their guard rows and idempotency records. Returns each command's result.
 pub(crate) async fn write(
     tx: &mut PgConnection,
+    vault: &Vault,
     accepted: &[(Appending<'_>, &Plan)],
 ) -> Result<Vec<Committed>, CommandError> {
     let encoded: Vec<Vec<Vec<NewEvent>>> = accepted
@@ -378,8 +379,21 @@ pub(crate) async fn write(
                 .collect()
         })
         .collect();
+    // Personal fields are sealed (and data keys made or shredded) in this
+    // transaction, before the append, with one read of the keys for the
+    // whole batch.
+    let parts: Vec<(Uuid, &[NewEvent], &[Uuid])> = accepted
+        .iter()
+        .zip(&encoded)
+        .flat_map(|((_, plan), events)| {
+            plan.writes.iter().zip(events).map(|(w, events)| (w.stream_id, events.as_slice(), w.members.as_slice()))
+        })
+        .collect();
+    let mut sealed = vault.seal_batch(tx, &parts).await?.into_iter();
+    let sealed: Vec<Vec<Vec<NewEvent>>> =
+        accepted.iter().map(|(_, plan)| sealed.by_ref().take(plan.writes.len()).collect()).collect();
     let mut appends = Vec::new();
-    for ((job, plan), events) in accepted.iter().zip(&encoded) {
+    for ((job, plan), events) in accepted.iter().zip(&sealed) {
         for (w, events) in plan.writes.iter().zip(events) {
             appends.push(StreamAppend {
                 stream_id: w.stream_id,
@@ -393,8 +407,15 @@ pub(crate) async fn write(
     let mut outcomes =
         if appends.is_empty() { Vec::new() } else { append_batch_in_tx(tx, &appends).await? }.into_iter();
     let mut results = Vec::with_capacity(accepted.len());
-    for (job, plan) in accepted {
-        let mine: Vec<AppendOutcome> = outcomes.by_ref().take(plan.writes.len()).collect();
+    for ((job, plan), clear) in accepted.iter().zip(&encoded) {
+        let mut mine: Vec<AppendOutcome> = outcomes.by_ref().take(plan.writes.len()).collect();
+        // The outcome holds what was stored; the command's result (and the
+        // states cached from it) hold the events as decided, in clear.
+        for (outcome, clear) in mine.iter_mut().zip(clear) {
+            for (stored, clear) in outcome.events.iter_mut().zip(clear) {
+                stored.data = clear.data.clone();
+            }
+        }
         for g in &plan.guards {
             match g {
                 Guard::Memberships { program, pair, members } => {
@@ -404,6 +425,7 @@ pub(crate) async fn write(
                 Guard::ExternalId { external_id, person } => {
                     guards::claim_external_id(tx, external_id, *person).await?;
                 }
+                Guard::ReleaseExternalId { person, .. } => guards::release_external_id(tx, *person).await?,
             }
         }
         let position = mine.iter().map(AppendOutcome::commit_cursor).max().unwrap_or(Cursor::START);

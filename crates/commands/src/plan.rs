@@ -27,6 +27,9 @@ pub(crate) struct Write {
     pub stream_type: StreamType,
     pub expected: ExpectedVersion,
     pub events: Vec<DomainEvent>,
+    /// The members of the pair, for a pair stream: the people its free
+    /// text is sealed under (see `tandem_domain::personal`).
+    pub members: Vec<Uuid>,
 }
 
 /// A guard-table change the plan will make.
@@ -44,6 +47,13 @@ pub(crate) enum Guard {
     },
     ExternalId {
         external_id: String,
+        person: PersonId,
+    },
+    /// Frees the external id of a person being erased: the guard row would
+    /// otherwise keep it in clear.
+    ReleaseExternalId {
+        /// As last known, for the batch's selection.
+        external_id: Option<String>,
         person: PersonId,
     },
 }
@@ -69,6 +79,9 @@ impl Plan {
                     keys.extend(members.iter().map(|m| Key::Memberships(*m)));
                 }
                 Guard::ExternalId { external_id, .. } => keys.push(Key::ExternalId(external_id.clone())),
+                Guard::ReleaseExternalId { external_id, .. } => {
+                    keys.extend(external_id.iter().map(|e| Key::ExternalId(e.clone())));
+                }
             }
         }
         if let Some(k) = idempotency_key {
@@ -84,9 +97,11 @@ impl Plan {
         stream_type: StreamType,
         expected: ExpectedVersion,
         events: Vec<DomainEvent>,
+        members: &[PersonId],
     ) {
         if !events.is_empty() {
-            self.writes.push(Write { stream_id, stream_type, expected, events });
+            let members = members.iter().map(|m| m.as_uuid()).collect();
+            self.writes.push(Write { stream_id, stream_type, expected, events, members });
         }
     }
 }

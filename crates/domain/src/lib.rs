@@ -27,6 +27,7 @@ pub mod event;
 pub mod ids;
 pub mod pair;
 pub mod person;
+pub mod personal;
 pub mod program;
 mod serde_util;
 pub mod values;

@@ -288,11 +288,14 @@ pub struct SessionHeld {
     pub recorded_by: PersonId,
     pub held_at: DateTime<Utc>,
     pub minutes: Minutes,
-    pub focus: ShortText,
+    /// `None` once erased (see [`crate::personal`]).
+    #[serde(deserialize_with = "crate::serde_util::erasable")]
+    pub focus: Option<ShortText>,
     pub activities: Vec<Activity>,
     /// Version of the activity list the activities come from.
     pub activities_version: u16,
     pub coaching: Vec<Coaching>,
+    #[serde(deserialize_with = "crate::serde_util::erased_as_default")]
     pub notes: LongText,
 }
 
@@ -303,6 +306,7 @@ pub struct SessionCancelled {
     pub pair_id: PairId,
     pub session_id: SessionId,
     pub cancelled_by: PersonId,
+    #[serde(deserialize_with = "crate::serde_util::erased_as_default")]
     pub reason: LongText,
 }
 
@@ -316,7 +320,9 @@ pub struct FeedbackGiven {
     pub to: PersonId,
     pub session_id: Option<SessionId>,
     pub ratings: Ratings,
+    #[serde(deserialize_with = "crate::serde_util::erased_as_default")]
     pub strengths: LongText,
+    #[serde(deserialize_with = "crate::serde_util::erased_as_default")]
     pub improvements: LongText,
     pub visibility: Visibility,
     pub given_at: DateTime<Utc>,
@@ -329,7 +335,10 @@ pub struct GoalSet {
     pub pair_id: PairId,
     pub goal_id: GoalId,
     pub owner: PersonId,
-    pub title: ShortText,
+    /// `None` once erased (see [`crate::personal`]).
+    #[serde(deserialize_with = "crate::serde_util::erasable")]
+    pub title: Option<ShortText>,
+    #[serde(deserialize_with = "crate::serde_util::erased_as_default")]
     pub description: LongText,
     pub due_on: Option<NaiveDate>,
     pub accountability_partner: Option<PersonId>,
@@ -344,6 +353,7 @@ pub struct GoalProgressRecorded {
     pub goal_id: GoalId,
     pub by: PersonId,
     pub percent: Option<Percent>,
+    #[serde(deserialize_with = "crate::serde_util::erased_as_default")]
     pub note: LongText,
     pub recorded_on: NaiveDate,
 }
@@ -355,6 +365,7 @@ pub struct GoalCompleted {
     pub pair_id: PairId,
     pub goal_id: GoalId,
     pub by: PersonId,
+    #[serde(deserialize_with = "crate::serde_util::erased_as_default")]
     pub note: LongText,
     pub completed_on: NaiveDate,
 }
@@ -366,6 +377,7 @@ pub struct GoalAbandoned {
     pub pair_id: PairId,
     pub goal_id: GoalId,
     pub by: PersonId,
+    #[serde(deserialize_with = "crate::serde_util::erased_as_default")]
     pub reason: LongText,
     pub abandoned_on: NaiveDate,
 }
@@ -375,6 +387,7 @@ pub struct GoalAbandoned {
 #[serde(rename_all = "camelCase")]
 pub struct PairPaused {
     pub pair_id: PairId,
+    #[serde(deserialize_with = "crate::serde_util::erased_as_default")]
     pub reason: LongText,
     pub paused_on: NaiveDate,
     pub until: Option<NaiveDate>,
@@ -394,6 +407,7 @@ pub struct PairResumed {
 pub struct PairDissolved {
     pub pair_id: PairId,
     pub reason: DissolveReason,
+    #[serde(deserialize_with = "crate::serde_util::erased_as_default")]
     pub note: LongText,
     pub dissolved_on: NaiveDate,
 }
@@ -580,7 +594,7 @@ pub fn decide(state: &Pair, command: PairCommand, ctx: &PairContext) -> Result<V
                 recorded_by: s.by,
                 held_at: s.held_at,
                 minutes: s.minutes,
-                focus: s.focus,
+                focus: Some(s.focus),
                 activities,
                 activities_version: crate::values::ACTIVITIES_VERSION,
                 coaching,
@@ -650,7 +664,7 @@ pub fn decide(state: &Pair, command: PairCommand, ctx: &PairContext) -> Result<V
                 pair_id,
                 goal_id: g.goal_id,
                 owner: g.owner,
-                title: g.title,
+                title: Some(g.title),
                 description: g.description,
                 due_on: g.due_on,
                 accountability_partner: g.accountability_partner,

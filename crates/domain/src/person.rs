@@ -237,9 +237,14 @@ pub struct PersonContext {
 #[serde(rename_all = "camelCase")]
 pub struct PersonRegistered {
     pub person_id: PersonId,
-    pub external_id: ExternalId,
-    pub name: ShortText,
-    pub email: Email,
+    /// `None` once the person is erased (like `name` and `email`): the
+    /// store reads personal fields sealed under a deleted key as absent.
+    #[serde(deserialize_with = "crate::serde_util::erasable")]
+    pub external_id: Option<ExternalId>,
+    #[serde(deserialize_with = "crate::serde_util::erasable")]
+    pub name: Option<ShortText>,
+    #[serde(deserialize_with = "crate::serde_util::erasable")]
+    pub email: Option<Email>,
     pub department: ShortText,
     pub title: ShortText,
     pub level: Level,
@@ -322,9 +327,9 @@ pub fn decide(state: &Person, command: PersonCommand, ctx: &PersonContext) -> Re
             }
             Ok(vec![PersonEvent::PersonRegistered(PersonRegistered {
                 person_id: c.person_id,
-                external_id: c.external_id,
-                name: c.name,
-                email: c.email,
+                external_id: Some(c.external_id),
+                name: Some(c.name),
+                email: Some(c.email),
                 department: c.department,
                 title: c.title,
                 level: c.level,
@@ -409,9 +414,9 @@ pub fn evolve(mut state: Person, event: &PersonEvent) -> Person {
     match event {
         PersonEvent::PersonRegistered(e) => {
             state.id = Some(e.person_id);
-            state.external_id = Some(e.external_id.clone());
-            state.name = Some(e.name.clone());
-            state.email = Some(e.email.clone());
+            state.external_id.clone_from(&e.external_id);
+            state.name.clone_from(&e.name);
+            state.email.clone_from(&e.email);
             state.location.clone_from(&e.location);
             state.hired_on = Some(e.hired_on);
             state.initial_org = Some(OrgFacts {

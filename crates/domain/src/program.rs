@@ -181,8 +181,11 @@ pub struct ParticipantEnrolled {
     pub program_id: ProgramId,
     pub person_id: PersonId,
     pub enrolled_on: NaiveDate,
+    #[serde(deserialize_with = "crate::serde_util::erased_as_default")]
     pub interests: Vec<ShortText>,
+    #[serde(deserialize_with = "crate::serde_util::erased_as_default")]
     pub skills: Vec<ShortText>,
+    #[serde(deserialize_with = "crate::serde_util::erased_as_default")]
     pub wants_to_work_on: LongText,
 }
 
@@ -193,6 +196,7 @@ pub struct ParticipantWithdrew {
     pub program_id: ProgramId,
     pub person_id: PersonId,
     pub withdrew_on: NaiveDate,
+    #[serde(deserialize_with = "crate::serde_util::erased_as_default")]
     pub reason: LongText,
 }
 

@@ -84,7 +84,7 @@ pub fn user_document(u: &User, base: &str) -> Value {
     doc.insert("userName".into(), json!(p.external_id));
     // A person provisioned without a name is named by their userName in
     // Tandem (a name is required there); SCIM shows that as no displayName.
-    if let Some(n) = p.name.as_ref().filter(|n| **n != p.external_id) {
+    if let Some(n) = p.name.as_ref().filter(|n| Some(*n) != p.external_id.as_ref()) {
         doc.insert("displayName".into(), json!(n));
     }
     if p.title != UNASSIGNED {

@@ -380,7 +380,7 @@ pub fn plan_update(
     today: NaiveDate,
 ) -> Result<Vec<PersonCommand>> {
     let id = current.person_id;
-    if !input.user_name.eq_ignore_ascii_case(&current.external_id) {
+    if !current.external_id.as_deref().is_some_and(|x| input.user_name.eq_ignore_ascii_case(x)) {
         return Err(HrisError::Mutability("userName is the person's external id in Tandem and cannot change".into()));
     }
     if input.hire_date.is_some_and(|d| d != current.hired_on) {

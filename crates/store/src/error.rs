@@ -84,6 +84,18 @@ pub enum StoreError {
     InvalidSecret { len: usize },
 
     /// Any other database failure (connection, timeout, SQL error).
+    /// The master key or the data keys cannot do what was asked: the
+    /// configured master key is not the one that wrapped the stored keys,
+    /// or personal data concerns nobody who still has a key (see
+    /// [`crate::vault`]). The reason names ids, never data.
+    #[error("personal data keys: {reason}")]
+    Vault { reason: String },
+
+    /// A sealed field does not open under a key that exists: the log or
+    /// the key table was altered. Never read as an erasure.
+    #[error("integrity of sealed personal data: {reason}")]
+    Integrity { reason: String },
+
     #[error("database error")]
     Database(#[source] sqlx::Error),
 }

@@ -23,6 +23,9 @@
 //! - [`store`]: [`EventStore`], a pool plus an upcaster, with convenience
 //!   appends and every read: one stream, and the gap-free global read below
 //!   the event writers' horizon.
+//! - [`vault`]: [`Vault`], the sealing of personal fields under per-person
+//!   data keys (crypto-shredding): [`EventStore`] seals on append and opens
+//!   on every read.
 //! - [`tail`]: [`Tail`], catch-up then live delivery of the global log, woken
 //!   by `NOTIFY` and kept honest by polling; it adds [`EventStore::tail`].
 //!
@@ -51,6 +54,7 @@ pub mod secret;
 pub mod store;
 pub mod tail;
 pub mod upcast;
+pub mod vault;
 pub mod version;
 
 pub use append::{StreamAppend, append_batch_in_tx, append_in_tx};
@@ -64,6 +68,7 @@ pub use secret::ServerSecret;
 pub use store::{EventStore, ReadFilter};
 pub use tail::{Tail, TailOptions};
 pub use upcast::{DomainUpcaster, UpcastError, Upcaster};
+pub use vault::{MasterKey, Vault};
 pub use version::ExpectedVersion;
 
 /// The workspace's migrations, embedded at compile time.

@@ -65,6 +65,7 @@ use crate::idempotency::{
     IdempotencyKey, IdempotencyRecord, IdempotentAppend, RequestHash, idempotency_lookup_or_lock, idempotency_record,
 };
 use crate::upcast::{NoUpcast, Upcaster};
+use crate::vault::Vault;
 use crate::version::ExpectedVersion;
 
 /// How often [`EventStore::append_idempotent`] runs again after
@@ -94,6 +95,8 @@ pub struct EventStore {
     pool: PgPool,
     /// Applied to every event read, so readers only see today's shapes.
     upcaster: Arc<dyn Upcaster>,
+    /// Seals personal fields on append and opens them on every read.
+    vault: Vault,
 }
 
 impl EventStore {
@@ -104,7 +107,47 @@ impl EventStore {
 
     /// A store that upcasts every event it reads with `upcaster`.
     pub fn with_upcaster(pool: PgPool, upcaster: Arc<dyn Upcaster>) -> Self {
-        EventStore { pool, upcaster }
+        EventStore { pool, upcaster, vault: Vault::installed() }
+    }
+
+    /// The same store sealing and opening personal data with `vault`
+    /// instead of the process's (see [`crate::vault`]).
+    #[must_use]
+    pub fn with_vault(self, vault: Vault) -> Self {
+        EventStore { vault, ..self }
+    }
+
+    /// The vault personal data is sealed with.
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// Opens the sealed fields of `rows` (on `conn`, so that a read inside
+    /// a transaction sees its own keys), then decodes and upcasts them.
+    async fn decode(&self, conn: &mut PgConnection, mut rows: Vec<EventRow>) -> Result<Vec<RecordedEvent>> {
+        let mut parts: Vec<(Uuid, &str, i16, &mut serde_json::Value)> =
+            rows.iter_mut().map(|r| (r.stream_id, r.event_type.as_str(), r.schema_version, &mut r.data)).collect();
+        self.vault.unseal(conn, &mut parts).await?;
+        decode_rows(rows, self.upcaster.as_ref())
+    }
+
+    /// Seals `events` for `stream_id` and appends them, in `conn`'s
+    /// transaction; the outcome holds the events as given (in clear).
+    async fn sealed_append(
+        &self,
+        conn: &mut PgConnection,
+        stream_id: Uuid,
+        stream_type: &str,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        metadata: &Metadata,
+    ) -> Result<AppendOutcome> {
+        let sealed = self.vault.seal(conn, stream_id, events, &[]).await?;
+        let mut outcome = append_in_tx(conn, stream_id, stream_type, expected, &sealed, metadata).await?;
+        for (stored, clear) in outcome.events.iter_mut().zip(events) {
+            stored.data = clear.data.clone();
+        }
+        Ok(outcome)
     }
 
     /// The pool, for callers that run their own transactions around
@@ -129,7 +172,7 @@ impl EventStore {
         metadata: &Metadata,
     ) -> Result<AppendOutcome> {
         let mut tx = self.pool.begin().await?;
-        let outcome = append_in_tx(&mut tx, stream_id, stream_type, expected, events, metadata).await?;
+        let outcome = self.sealed_append(&mut tx, stream_id, stream_type, expected, events, metadata).await?;
         tx.commit().await?;
         Ok(outcome)
     }
@@ -174,7 +217,7 @@ impl EventStore {
                 }
                 return Ok(IdempotentAppend::Replayed(self.replay(&record).await?));
             }
-            let outcome = append_in_tx(&mut tx, stream_id, stream_type, expected, events, &metadata).await?;
+            let outcome = self.sealed_append(&mut tx, stream_id, stream_type, expected, events, &metadata).await?;
             let result = json!({
                 "stream_id": outcome.stream_id,
                 "first_position": outcome.first_position,
@@ -210,7 +253,8 @@ impl EventStore {
             return Err(missing());
         };
         // Decoded without upcasting, like the outcome of the first append.
-        let rows: Vec<EventRow> = sqlx::query_as(concat!(
+        let mut conn = self.pool.acquire().await?;
+        let mut rows: Vec<EventRow> = sqlx::query_as(concat!(
             "SELECT ",
             event_columns!(),
             " FROM events \
@@ -222,8 +266,11 @@ impl EventStore {
         .bind(first)
         .bind(last)
         .bind(transaction_id.to_string())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *conn)
         .await?;
+        let mut parts: Vec<(Uuid, &str, i16, &mut serde_json::Value)> =
+            rows.iter_mut().map(|r| (r.stream_id, r.event_type.as_str(), r.schema_version, &mut r.data)).collect();
+        self.vault.unseal(&mut conn, &mut parts).await?;
         outcome(stream_id, decode_rows(rows, &NoUpcast)?).map_err(|_| missing())
     }
 
@@ -255,9 +302,9 @@ impl EventStore {
         ))
         .bind(stream_id)
         .bind(after_version)
-        .fetch_all(conn)
+        .fetch_all(&mut *conn)
         .await?;
-        decode_rows(rows, self.upcaster.as_ref())
+        self.decode(conn, rows).await
     }
 
     /// Takes transaction-scoped advisory locks (`lock_keys` in the order
@@ -294,9 +341,9 @@ impl EventStore {
         .bind(exclusive)
         .bind(stream_ids)
         .bind(after_versions)
-        .fetch_all(conn)
+        .fetch_all(&mut *conn)
         .await?;
-        decode_rows(rows, self.upcaster.as_ref())
+        self.decode(conn, rows).await
     }
 
     /// The stream's last version, `None` when it has no events.
@@ -323,6 +370,7 @@ impl EventStore {
         // One function: it reads the lock table, then the rows with a
         // snapshot taken after that, compared with a horizon computed from
         // that very snapshot (see the module docs).
+        let mut conn = self.pool.acquire().await?;
         let rows: Vec<EventRow> = sqlx::query_as(concat!(
             "SELECT ",
             event_columns!(),
@@ -334,9 +382,9 @@ impl EventStore {
         .bind(filter.event_types.as_deref())
         .bind(filter.stream_id)
         .bind(filter.stream_type.as_deref())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *conn)
         .await?;
-        decode_rows(rows, self.upcaster.as_ref())
+        self.decode(&mut conn, rows).await
     }
 
     /// The cursor of the last readable event ([`Cursor::START`] when none):

@@ -38,6 +38,36 @@ pub enum Commands {
     /// Run the benchmark suite in a database it creates (and drops) on the
     /// server of DATABASE_URL, printing each figure beside raw PostgreSQL.
     Bench(BenchArgs),
+    /// Manage the master key (`keys rotate`).
+    Keys(KeysArgs),
+}
+
+/// `tandem keys`.
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    pub action: KeysAction,
+}
+
+/// What `tandem keys` does.
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Rewrap every person's data key under a new master key, without
+    /// touching events. The current master key comes from the usual
+    /// configuration; the new one from --new-key-file, which is created
+    /// (readable by its owner only) with a fresh key when it does not
+    /// exist.
+    Rotate(RotateArgs),
+}
+
+/// `tandem keys rotate`.
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The new master key's file.
+    #[arg(long)]
+    pub new_key_file: PathBuf,
 }
 
 /// Where the database is.
@@ -53,6 +83,27 @@ pub struct DbArgs {
     /// Most database connections this process opens.
     #[arg(long, env = "TANDEM_DB_MAX_CONNECTIONS", default_value_t = 20)]
     pub db_max_connections: u32,
+    #[command(flatten)]
+    pub keys: MasterKeyArgs,
+}
+
+/// The master key that wraps the per-person data keys (see
+/// `docs/PRIVACY.md`). Every process of a database needs the same one.
+#[derive(Debug, Args, Clone)]
+pub struct MasterKeyArgs {
+    /// The master key: 32 bytes as 64 hex digits or base64. Required with
+    /// DATABASE_URL (or --master-key-file); without DATABASE_URL one is
+    /// generated once into --data-dir/master.key.
+    #[arg(long, env = "TANDEM_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<SecretString>,
+    /// A file holding the master key (surrounding white space ignored).
+    #[arg(long, env = "TANDEM_MASTER_KEY_FILE", conflicts_with = "master_key")]
+    pub master_key_file: Option<PathBuf>,
+    /// A file holding the master key being rotated out: data keys it
+    /// wrapped are still opened (new ones are wrapped by the master key),
+    /// so servers keep reading while `tandem keys rotate` runs.
+    #[arg(long, env = "TANDEM_PREVIOUS_MASTER_KEY_FILE")]
+    pub previous_master_key_file: Option<PathBuf>,
 }
 
 /// Log output format.

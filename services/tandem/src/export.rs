@@ -150,15 +150,15 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
     match args.what {
         ExportCommand::Events(a) => {
             let db = a.common.db.clone();
-            crate::with_database(&db, |pool| events(pool, a)).await
+            crate::with_database_vault(&db, crate::keys::vault_if_configured(&db)?, |pool| events(pool, a)).await
         }
         ExportCommand::Facts(a) => {
             let db = a.common.db.clone();
-            crate::with_database(&db, |pool| facts(pool, a)).await
+            crate::with_database_vault(&db, crate::keys::vault_if_configured(&db)?, |pool| facts(pool, a)).await
         }
         ExportCommand::Retention(a) => {
             let db = a.common.db.clone();
-            crate::with_database(&db, |pool| retention(pool, a)).await
+            crate::with_database_vault(&db, crate::keys::vault_if_configured(&db)?, |pool| retention(pool, a)).await
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod embedded;
 pub mod export;
 pub mod import;
+pub(crate) mod keys;
 pub mod progress;
 pub mod telemetry;
 
@@ -52,7 +53,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Serve(args) => serve(*args).await,
         Commands::Migrate(db) => {
             let _log = telemetry::init_basic();
-            with_database(&db, |pool| async move {
+            with_database_vault(&db, keys::vault_if_configured(&db)?, |pool| async move {
                 tandem_store::MIGRATOR.run(&pool).await.context("applying migrations")?;
                 tracing::info!("migrations applied");
                 Ok(())
@@ -66,6 +67,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Commands::Demo(args) => demo(args).await,
         Commands::Bench(args) => bench(args).await,
+        Commands::Keys(args) => {
+            let _log = telemetry::init_basic();
+            match args.action {
+                config::KeysAction::Rotate(r) => keys::rotate(r).await,
+            }
+        }
         Commands::Export(args) => {
             let _log = telemetry::init_basic();
             export::run(args).await
@@ -84,7 +91,16 @@ where
     F: FnOnce(PgPool) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
-    let (pool, embedded) = connect(db).await?;
+    with_database_vault(db, keys::vault(db)?, f).await
+}
+
+/// [`with_database`] with the given vault installed.
+pub(crate) async fn with_database_vault<F, Fut>(db: &DbArgs, vault: tandem_store::Vault, f: F) -> anyhow::Result<()>
+where
+    F: FnOnce(PgPool) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let (pool, embedded) = connect_with(db, vault).await?;
     let result = f(pool.clone()).await;
     pool.close().await;
     if let Some(pg) = embedded {
@@ -93,8 +109,13 @@ where
     result
 }
 
-/// Connects to DATABASE_URL, or starts the embedded cluster.
+/// Connects to DATABASE_URL, or starts the embedded cluster, and installs
+/// the configured master key (checked against the keys already stored).
 async fn connect(db: &DbArgs) -> anyhow::Result<(PgPool, Option<EmbeddedPostgres>)> {
+    connect_with(db, keys::vault(db)?).await
+}
+
+async fn connect_with(db: &DbArgs, vault: tandem_store::Vault) -> anyhow::Result<(PgPool, Option<EmbeddedPostgres>)> {
     let (url, embedded) = match &db.database_url {
         Some(url) => (url.clone(), None),
         None => {
@@ -108,6 +129,7 @@ async fn connect(db: &DbArgs) -> anyhow::Result<(PgPool, Option<EmbeddedPostgres
         .connect(url.expose_secret())
         .await
         .context("connecting to the database")?;
+    keys::install(&pool, vault).await?;
     Ok((pool, embedded))
 }
 
@@ -244,7 +266,7 @@ async fn revoke(args: &RevokeArgs) -> anyhow::Result<()> {
         bail!("the jti must be 1 to 200 characters");
     }
     let reason = args.reason.clone();
-    with_database(&args.db, |pool| async move {
+    with_database_vault(&args.db, keys::vault_if_configured(&args.db)?, |pool| async move {
         tandem_store::MIGRATOR.run(&pool).await.context("applying migrations")?;
         let added = Revocations::revoke(&pool, &jti, None, &reason).await.context("recording the revocation")?;
         if added {
@@ -581,6 +603,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// on the embedded cluster.
 async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let _log = telemetry::init_basic();
+    // The suite works in a database of its own, created for the run: a
+    // master key of its own will do when none is configured.
+    let vault = if args.db.keys.master_key.is_some() || args.db.keys.master_key_file.is_some() {
+        keys::vault(&args.db)?
+    } else {
+        tandem_store::Vault::new(tandem_store::MasterKey::generate()?)
+    };
+    if tandem_store::Vault::install(vault).is_err() {
+        tracing::debug!("the vault was already installed");
+    }
     let (url, embedded) = match &args.db.database_url {
         Some(url) => (url.expose_secret().to_owned(), None),
         None => {

@@ -25,6 +25,7 @@ async fn sigterm_closes_subscriptions_and_exits_cleanly(pool: PgPool) {
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
         .arg("serve")
         .env("DATABASE_URL", db::database_url(&pool))
+        .env("TANDEM_MASTER_KEY", "7d1f0c3a9b2e4f6a8c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b")
         .env("TANDEM_LISTEN", format!("127.0.0.1:{port}"))
         .env("TANDEM_JWT_SECRET", SECRET)
         .env("TANDEM_SERVER_SECRET", SECRET)

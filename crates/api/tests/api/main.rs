@@ -11,6 +11,7 @@ mod idp;
 mod matrix;
 mod mutations;
 mod ops;
+mod privacy;
 mod schema;
 mod story;
 mod transport;

@@ -9,4 +9,5 @@ mod group_commit;
 mod idempotency;
 mod org_chart;
 mod races;
+mod vault;
 mod versions;

@@ -27,7 +27,7 @@ use crate::support::{
 };
 
 /// One event of every type, each with most of its optional fields set.
-fn one_of_each() -> Vec<DomainEvent> {
+pub(crate) fn one_of_each() -> Vec<DomainEvent> {
     let (ada, bob) = (person_id(1), person_id(2));
     let (g, x) = (program_id(1), pair_id(1));
     let person = [
@@ -100,7 +100,7 @@ fn one_of_each() -> Vec<DomainEvent> {
             recorded_by: bob,
             held_at: at(3) + chrono::Duration::nanoseconds(123_456_789),
             minutes: minutes(50),
-            focus: st("Conflict"),
+            focus: Some(st("Conflict")),
             activities: Activity::ALL.to_vec(),
             activities_version: ACTIVITIES_VERSION,
             coaching: vec![Coaching { coach: ada, coachee: bob }],
@@ -134,7 +134,7 @@ fn one_of_each() -> Vec<DomainEvent> {
             pair_id: x,
             goal_id: goal_id(1),
             owner: ada,
-            title: st("Listen"),
+            title: Some(st("Listen")),
             description: LongText::default(),
             due_on: Some(day(50)),
             accountability_partner: Some(bob),
@@ -324,9 +324,9 @@ fn person_registered_v1_is_upcast() {
     let decoded = DomainEvent::decode("PersonRegistered", 1, v1_registered()).unwrap();
     let expected = PersonRegistered {
         person_id: person_id(1),
-        external_id: ext("HR-1"),
-        name: st("Ada Lovelace"),
-        email: email("ada@example.com"),
+        external_id: Some(ext("HR-1")),
+        name: Some(st("Ada Lovelace")),
+        email: Some(email("ada@example.com")),
         department: st("Engineering"),
         title: st("Engineer"),
         level: level(3),

@@ -8,6 +8,7 @@
 mod codec;
 mod pair;
 mod person;
+mod personal;
 mod program;
 mod properties;
 mod support;

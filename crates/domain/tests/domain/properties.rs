@@ -759,7 +759,7 @@ fn check_event(cur: &World, e: &DomainEvent, batch: &[DomainEvent]) {
             assert!(cur.person(id).is_none_or(|p| !p.erased), "an event for erased {id}: {ev:?}");
             if let PersonEvent::PersonRegistered(r) = ev {
                 assert!(
-                    cur.persons.values().all(|p| p.external_id.as_ref() != Some(&r.external_id)),
+                    cur.persons.values().all(|p| p.external_id.as_ref() != r.external_id.as_ref()),
                     "external id taken"
                 );
             }

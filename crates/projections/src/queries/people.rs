@@ -19,7 +19,7 @@ use crate::sql::unjson;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PersonView {
     pub person_id: PersonId,
-    pub external_id: String,
+    pub external_id: Option<String>,
     /// `None` once erased.
     pub name: Option<String>,
     pub email: Option<String>,
@@ -280,9 +280,9 @@ pub async fn reports_on(pool: &PgPool, manager: PersonId, on: NaiveDate) -> Resu
 /// `on`, or `None`. External ids are compared without regard to case, as
 /// identity providers compare user names (`Alice@x` and `alice@x` are one
 /// account; the command side keeps them unique that way). Should old data
-/// hold two case variants, the one not erased wins. Erased people are found
-/// too (their `erased` says so), so that a caller can tell "no such
-/// person" from "forgotten".
+/// hold two case variants, the one not erased wins. Erased people are not
+/// found: their external id is forgotten with the rest of their personal
+/// data (a later sync that sends it again registers a new person).
 ///
 /// This is the shared look-up of people sync: SCIM (`userName`), the CSV
 /// import and the bulk upsert key people by it.

@@ -327,7 +327,8 @@ pub struct GoalProgressRow {
 
 impl ReadModel for PairsProjection {
     const NAME: &'static str = NAME;
-    const VERSION: i32 = 1;
+    // 2: free text blanked on erasure.
+    const VERSION: i32 = 2;
     const TABLES: &'static [&'static str] = TABLES;
     const CREATE_SQL: &'static str = CREATE;
 
@@ -360,6 +361,42 @@ struct Work {
 }
 
 async fn apply(conn: &mut PgConnection, events: &[Envelope]) -> Result<()> {
+    apply_pair_events(conn, events).await?;
+    let erased = super::erased(events);
+    if !erased.is_empty() {
+        blank_free_text(conn, &erased).await?;
+    }
+    Ok(())
+}
+
+/// Blanks the free text of every pair an erased person was a member of:
+/// it is sealed under every member's key (see `tandem_domain::personal`),
+/// so a rebuild reads it as erased too. Texts that were never written stay
+/// NULL, so that a rebuild gives the same rows.
+async fn blank_free_text(conn: &mut PgConnection, erased: &[Uuid]) -> Result<()> {
+    const GONE: &str = "(SELECT pair_id FROM pair_members WHERE person_id = ANY($1))";
+    for sql in [
+        format!(
+            "UPDATE sessions SET focus = NULL, notes = CASE WHEN notes IS NULL THEN NULL ELSE '' END, \
+             cancel_reason = CASE WHEN cancel_reason IS NULL THEN NULL ELSE '' END WHERE pair_id IN {GONE}"
+        ),
+        format!("UPDATE feedback SET strengths = '', improvements = '' WHERE pair_id IN {GONE}"),
+        format!(
+            "UPDATE goals SET title = '', description = '', \
+             outcome_note = CASE WHEN outcome_note IS NULL THEN NULL ELSE '' END WHERE pair_id IN {GONE}"
+        ),
+        format!("UPDATE goal_progress SET note = '' WHERE pair_id IN {GONE}"),
+        format!(
+            "UPDATE pairs SET pause_reason = CASE WHEN pause_reason IS NULL THEN NULL ELSE '' END, \
+             dissolve_note = CASE WHEN dissolve_note IS NULL THEN NULL ELSE '' END WHERE pair_id IN {GONE}"
+        ),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(erased).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+async fn apply_pair_events(conn: &mut PgConnection, events: &[Envelope]) -> Result<()> {
     let mut pair_ids = HashSet::new();
     let mut session_ids = HashSet::new();
     let mut goal_ids = HashSet::new();
@@ -560,7 +597,7 @@ fn fold(w: &mut Work, rec: &tandem_store::RecordedEvent, event: &PairEvent) {
             session.status = SessionStatus::Held;
             session.held_at = Some(e.held_at);
             session.minutes = Some(i32::from(e.minutes.get()));
-            session.focus = Some(e.focus.as_str().to_owned());
+            session.focus = e.focus.as_ref().map(|f| f.as_str().to_owned());
             session.activities.clone_from(&e.activities);
             session.activities_version = Some(i32::from(e.activities_version));
             session.recorded_by = Some(e.recorded_by.as_uuid());
@@ -614,7 +651,8 @@ fn fold(w: &mut Work, rec: &tandem_store::RecordedEvent, event: &PairEvent) {
                     pair_id,
                     program_id,
                     owner_id: e.owner.as_uuid(),
-                    title: e.title.as_str().to_owned(),
+                    // Empty once erased (see `blank_free_text`).
+                    title: e.title.as_ref().map(|t| t.as_str().to_owned()).unwrap_or_default(),
                     description: e.description.as_str().to_owned(),
                     due_on: e.due_on,
                     accountability_partner_id: e.accountability_partner.map(|p| p.as_uuid()),

@@ -15,8 +15,8 @@
 //!   `manager_id` are the latest *recorded* facts (every change applied,
 //!   future-dated ones too), like `Person::org_latest`; use the history (or
 //!   the queries, which take a date) for what holds on a given day. An
-//!   erased person keeps their row with `name`, `email` and `location`
-//!   blanked (NULL).
+//!   erased person keeps their row with `external_id`, `name`, `email` and
+//!   `location` blanked (NULL).
 //! - `person_org_changes`: the registration facts (`base`) and every dated
 //!   change, the input of the recomputation.
 //! - `person_org_history`: non-overlapping ranges `[valid_from, valid_to)`
@@ -49,8 +49,8 @@ const TABLES: &[&str] = &["people", "person_org_changes", "person_org_history"];
 const CREATE: &str = r"
 CREATE TABLE people (
     person_id      uuid PRIMARY KEY,
-    external_id    text NOT NULL,
-    -- NULL once the person is erased.
+    -- NULL once the person is erased, like name, email and location.
+    external_id    text,
     name           text,
     email          text,
     -- lower(name), '' once erased: the key of the people list's keyset
@@ -123,7 +123,7 @@ CREATE INDEX person_org_history_level_idx ON person_org_history (level);
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PersonRow {
     pub person_id: Uuid,
-    pub external_id: String,
+    pub external_id: Option<String>,
     pub name: Option<String>,
     pub email: Option<String>,
     pub sort_name: String,
@@ -181,8 +181,9 @@ impl OrgRangeRow {
 
 impl ReadModel for PeopleProjection {
     const NAME: &'static str = NAME;
-    /// 2: the index on `lower(email)`.
-    const VERSION: i32 = 2;
+    // 2: `external_id` is blanked on erasure.
+    // 3: the index on `lower(email)`.
+    const VERSION: i32 = 3;
     const TABLES: &'static [&'static str] = TABLES;
     const CREATE_SQL: &'static str = CREATE;
 
@@ -294,15 +295,18 @@ async fn apply(conn: &mut PgConnection, events: &[Envelope]) -> Result<()> {
         let DomainEvent::Person(event) = event else { continue };
         let id = event_person(event);
         if let PersonEvent::PersonRegistered(e) = event {
-            let name = e.name.as_str().to_owned();
+            // Personal fields read back empty once the person is erased
+            // (their key is gone), so a rebuild after an erasure writes
+            // what the erasure left.
+            let name = e.name.as_ref().map(|n| n.as_str().to_owned());
             rows.insert(
                 id,
                 PersonRow {
                     person_id: id,
-                    external_id: e.external_id.as_str().to_owned(),
-                    sort_name: name.to_lowercase(),
-                    name: Some(name),
-                    email: Some(e.email.as_str().to_owned()),
+                    external_id: e.external_id.as_ref().map(|x| x.as_str().to_owned()),
+                    sort_name: name.as_deref().map(str::to_lowercase).unwrap_or_default(),
+                    name,
+                    email: e.email.as_ref().map(|m| m.as_str().to_owned()),
                     location: e.location.as_ref().map(|l| l.as_str().to_owned()),
                     hired_on: e.hired_on,
                     department: e.department.as_str().to_owned(),
@@ -386,6 +390,7 @@ async fn apply(conn: &mut PgConnection, events: &[Envelope]) -> Result<()> {
             }
             PersonEvent::PersonErased(_) => {
                 row.erased = true;
+                row.external_id = None;
                 row.name = None;
                 row.email = None;
                 row.location = None;

@@ -127,7 +127,8 @@ pub struct EnrolmentRow {
 
 impl ReadModel for ProgramsProjection {
     const NAME: &'static str = NAME;
-    const VERSION: i32 = 1;
+    // 2: free text blanked on erasure.
+    const VERSION: i32 = 2;
     const TABLES: &'static [&'static str] = TABLES;
     const CREATE_SQL: &'static str = CREATE;
 
@@ -141,6 +142,22 @@ impl ReadModel for ProgramsProjection {
 }
 
 async fn apply(conn: &mut PgConnection, events: &[Envelope]) -> Result<()> {
+    apply_program_events(conn, events).await?;
+    let erased = super::erased(events);
+    if !erased.is_empty() {
+        // What an erased participant said about themself goes with them.
+        sqlx::query(
+            "UPDATE enrolments SET interests = '{}', skills = '{}', wants_to_work_on = '', \
+             withdraw_reason = CASE WHEN withdraw_reason IS NULL THEN NULL ELSE '' END WHERE person_id = ANY($1)",
+        )
+        .bind(&erased)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn apply_program_events(conn: &mut PgConnection, events: &[Envelope]) -> Result<()> {
     let mut program_ids: HashSet<Uuid> = HashSet::new();
     let (mut wd_programs, mut wd_people) = (Vec::new(), Vec::new());
     for (_, e) in events {

@@ -41,6 +41,7 @@ pub async fn serve(pool: &PgPool) -> Server {
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
         .arg("serve")
         .env("DATABASE_URL", database_url(pool))
+        .env("TANDEM_MASTER_KEY", "7d1f0c3a9b2e4f6a8c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b")
         .env("TANDEM_LISTEN", format!("127.0.0.1:{port}"))
         .env("TANDEM_JWT_SECRET", SECRET)
         .env("TANDEM_RATE_LIMIT_PER_MINUTE", "0")
@@ -67,7 +68,8 @@ pub async fn tandem(args: &[&str], database: Option<&str>) -> (String, String, b
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tandem"));
     cmd.args(args).env("TANDEM_JWT_SECRET", SECRET).env_remove("DATABASE_URL");
     if let Some(db) = database {
-        cmd.env("DATABASE_URL", db);
+        cmd.env("DATABASE_URL", db)
+            .env("TANDEM_MASTER_KEY", "7d1f0c3a9b2e4f6a8c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b");
     }
     let out = cmd.output().await.unwrap();
     (

@@ -177,9 +177,9 @@ pub(crate) fn render(
                 let (p, o) = (personal(e.person_id), org(e.person_id));
                 Event::PersonRegistered(PersonRegisteredEvent {
                     person_id: id(e.person_id),
-                    external_id: r.keep(p, "externalId", Some(e.external_id.as_str().to_owned())),
-                    name: r.keep(p, "name", Some(short(&e.name))),
-                    email: r.keep(p, "email", Some(e.email.as_str().to_owned())),
+                    external_id: r.keep(p, "externalId", e.external_id.as_ref().map(|x| x.as_str().to_owned())),
+                    name: r.keep(p, "name", e.name.as_ref().map(short)),
+                    email: r.keep(p, "email", e.email.as_ref().map(|m| m.as_str().to_owned())),
                     location: r.keep(p, "location", e.location.as_ref().map(short)),
                     department: r.keep(o, "department", Some(short(&e.department))),
                     title: r.keep(o, "title", Some(short(&e.title))),
@@ -326,7 +326,8 @@ pub(crate) fn render(
                     recorded_by_id: id(e.recorded_by),
                     held_at: e.held_at,
                     minutes: i32::from(e.minutes.get()),
-                    focus: short(&e.focus),
+                    // Empty once erased, like the notes.
+                    focus: e.focus.as_ref().map(short).unwrap_or_default(),
                     activities: e.activities.iter().map(|a| (*a).into()).collect(),
                     activities_version: i32::from(e.activities_version),
                     coaching: e
@@ -378,7 +379,7 @@ pub(crate) fn render(
                     pair_id: id(e.pair_id),
                     goal_id: id(e.goal_id),
                     owner_id: id(e.owner),
-                    title: r.keep(texts, "title", Some(short(&e.title))),
+                    title: r.keep(texts, "title", e.title.as_ref().map(short)),
                     description: r.keep(texts, "description", Some(long(&e.description))),
                     due_on: e.due_on,
                     accountability_partner_id: e.accountability_partner.map(id),

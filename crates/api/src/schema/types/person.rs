@@ -129,9 +129,10 @@ impl Person {
     async fn id(&self) -> ID {
         ID(self.view.person_id.to_string())
     }
-    /// The id the HRIS knows them by.
+    /// The id the HRIS knows them by; null when erased or hidden from the
+    /// caller.
     async fn external_id(&self) -> Option<&str> {
-        self.personal(self.view.external_id.as_str())
+        self.personal(()).and(self.view.external_id.as_deref())
     }
     /// Full name; null when erased or hidden from the caller.
     async fn name(&self) -> Option<&str> {

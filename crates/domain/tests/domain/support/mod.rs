@@ -210,9 +210,9 @@ pub fn register(p: PersonId) -> RegisterPerson {
 pub fn registered(c: RegisterPerson) -> PersonEvent {
     PersonEvent::PersonRegistered(PersonRegistered {
         person_id: c.person_id,
-        external_id: c.external_id,
-        name: c.name,
-        email: c.email,
+        external_id: Some(c.external_id),
+        name: Some(c.name),
+        email: Some(c.email),
         department: c.department,
         title: c.title,
         level: c.level,
