@@ -466,7 +466,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         service_name: args.log.service_name.clone(),
     })?;
     let dev_dir = args.db.database_url.is_none().then_some(args.db.data_dir.as_path());
-    let verifier = Verifier::new(&auth_config(&args.jwt, dev_dir)?).context("JWT configuration")?;
+    let metrics = Metrics::new();
+    let verifier = Verifier::new(&auth_config(&args.jwt, dev_dir)?)
+        .context("JWT configuration")?
+        .with_metrics(metrics.registry())
+        .context("registering the JWKS metrics")?;
     // The server starts without the identity provider's keys (and answers
     // AUTH_UNAVAILABLE until they arrive) rather than not at all: a
     // provider outage must not turn into an outage of every replica that
@@ -493,7 +497,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         wait_for_read_models(p).await;
     }
     let waiter = projections.as_ref().map_or_else(|| Waiter::for_read_models(pool.clone()), |p| p.waiter());
-    let metrics = Metrics::new();
     let commands = CommandService::from_pool(pool.clone())
         .with_secret(server_secret(&args)?)
         .with_metrics(metrics.registry())

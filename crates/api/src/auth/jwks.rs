@@ -22,6 +22,11 @@
 //! failure is logged at WARN once per distinct reason, and the recovery at
 //! INFO.
 //!
+//! With [`JwksMetrics`] registered, `tandem_jwks_fetches_total{outcome}`
+//! counts fetches (`ok`, `error`) and the ones the rate limit turned away
+//! (`rate_limited`: a flood of made-up key ids shows here), and
+//! `tandem_jwks_keys` the usable keys of the current set.
+//!
 //! The URL is the operator's, never the token's (`jku` and `x5u` are
 //! refused before anything is fetched). Redirects are not followed, and the
 //! body is capped at [`MAX_JWKS_BYTES`].
@@ -29,9 +34,10 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
+use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
 use reqwest::Url;
 use reqwest::header::{ACCEPT, CACHE_CONTROL, HeaderMap};
 
@@ -61,6 +67,30 @@ struct Fetches {
     failing: Option<String>,
 }
 
+/// The metrics of a remote key set (see the module doc).
+#[derive(Clone, Debug)]
+pub(super) struct JwksMetrics {
+    fetches: IntCounterVec,
+    keys: IntGauge,
+}
+
+impl JwksMetrics {
+    /// Registers the metrics with `registry`.
+    pub(super) fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let fetches = IntCounterVec::new(
+            Opts::new(
+                "tandem_jwks_fetches_total",
+                "Fetches of the identity provider's JWKS by outcome (ok, error, rate_limited: not started).",
+            ),
+            &["outcome"],
+        )?;
+        let keys = IntGauge::new("tandem_jwks_keys", "Usable keys in the identity provider's current JWKS.")?;
+        registry.register(Box::new(fetches.clone()))?;
+        registry.register(Box::new(keys.clone()))?;
+        Ok(Self { fetches, keys })
+    }
+}
+
 /// A key set fetched from a URL (see the module doc).
 pub struct RemoteJwks {
     url: Url,
@@ -71,6 +101,8 @@ pub struct RemoteJwks {
     fetches: tokio::sync::Mutex<Fetches>,
     /// Set while a background refresh of a stale set is under way.
     refreshing: AtomicBool,
+    /// Set once, when the server registers them.
+    metrics: OnceLock<JwksMetrics>,
 }
 
 impl fmt::Debug for RemoteJwks {
@@ -107,7 +139,22 @@ impl RemoteJwks {
             cached: RwLock::new(Cached::default()),
             fetches: tokio::sync::Mutex::new(Fetches::default()),
             refreshing: AtomicBool::new(false),
+            metrics: OnceLock::new(),
         })
+    }
+
+    /// Records into `metrics` from now on (the first registration wins).
+    pub(super) fn set_metrics(&self, metrics: JwksMetrics) {
+        if let Some(keys) = self.current() {
+            metrics.keys.set(i64::try_from(keys.len()).unwrap_or(i64::MAX));
+        }
+        let _ = self.metrics.set(metrics);
+    }
+
+    fn count(&self, outcome: &str) {
+        if let Some(metrics) = self.metrics.get() {
+            metrics.fetches.with_label_values(&[outcome]).inc();
+        }
     }
 
     /// The last good key set, if any.
@@ -142,6 +189,7 @@ impl RemoteJwks {
     pub(super) async fn refresh(&self) -> bool {
         let mut fetches = self.fetches.lock().await;
         if fetches.last_started.is_some_and(|at| at.elapsed() < self.policy.min_refetch_interval) {
+            self.count("rate_limited");
             return self.current().is_some();
         }
         fetches.last_started = Some(Instant::now());
@@ -159,12 +207,17 @@ impl RemoteJwks {
                 if !skipped.is_empty() && changed {
                     tracing::info!(url = %self.url, skipped = ?skipped, "JWKS keys Tandem cannot use were skipped");
                 }
+                self.count("ok");
+                if let Some(metrics) = self.metrics.get() {
+                    metrics.keys.set(i64::try_from(keys.len()).unwrap_or(i64::MAX));
+                }
                 let mut cached = self.write();
                 cached.keys = Some(Arc::new(keys));
                 cached.fresh_until = Some(Instant::now() + ttl);
                 true
             }
             Err(reason) => {
+                self.count("error");
                 let have = self.current().is_some();
                 if fetches.failing.as_deref() != Some(reason.as_str()) {
                     tracing::warn!(

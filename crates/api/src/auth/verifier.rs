@@ -26,7 +26,7 @@ use serde_json::{Map, Value};
 use sqlx::PgPool;
 
 use super::config::{MAX_LEEWAY_SECS, MIN_HS256_SECRET_BYTES, PersonMatch};
-use super::jwks::RemoteJwks;
+use super::jwks::{JwksMetrics, RemoteJwks};
 use super::keys::{self, KeyStore, algorithm_name, parse_algorithm};
 use super::people::PersonDirectory;
 use super::token::{CheckedHeader, UniqueKeyObject};
@@ -139,6 +139,19 @@ impl Verifier {
             self.people = Some(Arc::new(PersonDirectory::new(pool, *matching)));
         }
         self
+    }
+
+    /// Records the fetches of the identity provider's key set in
+    /// `registry` (`tandem_jwks_fetches_total`, `tandem_jwks_keys`); without
+    /// a JWKS URL nothing is registered.
+    ///
+    /// # Errors
+    /// The registry's error when the metrics are registered twice.
+    pub fn with_metrics(self, registry: &prometheus::Registry) -> Result<Self, prometheus::Error> {
+        if let KeyStore::Remote(remote) = &self.keys {
+            remote.set_metrics(JwksMetrics::register(registry)?);
+        }
+        Ok(self)
     }
 
     /// Fetches the identity provider's key set now, when keys come from a

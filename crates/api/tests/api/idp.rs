@@ -253,7 +253,9 @@ async fn a_token_from_a_rotated_key_makes_the_key_set_be_fetched_again() {
 async fn a_flood_of_unknown_kids_fetches_at_most_once_per_interval() {
     let key = Key::rsa1();
     let idp = Idp::start(&[&key]).await;
-    let verifier = Arc::new(Verifier::new(&idp.config(Duration::from_secs(60))).unwrap());
+    let registry = prometheus::Registry::new();
+    let verifier =
+        Arc::new(Verifier::new(&idp.config(Duration::from_secs(60))).unwrap().with_metrics(&registry).unwrap());
     assert!(verifier.prefetch().await);
     assert_eq!(idp.hits(), 1);
 
@@ -272,6 +274,13 @@ async fn a_flood_of_unknown_kids_fetches_at_most_once_per_interval() {
     // The known key still verifies, from the cache.
     verifier.authenticate(&key.sign(&claims("u", &["coach-admin"]))).await.unwrap();
     assert_eq!(idp.hits(), 1);
+    // The flood is visible to the operator.
+    let mut text = Vec::new();
+    prometheus::Encoder::encode(&prometheus::TextEncoder::new(), &registry.gather(), &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.contains("tandem_jwks_fetches_total{outcome=\"ok\"} 1\n"), "{text}");
+    assert!(text.contains("tandem_jwks_fetches_total{outcome=\"rate_limited\"} 200\n"), "{text}");
+    assert!(text.contains("tandem_jwks_keys 1\n"), "{text}");
 
     // Once the interval has passed, one unknown kid fetches, once, however many ask.
     let verifier = Arc::new(Verifier::new(&idp.config(Duration::from_secs(2))).unwrap());
