@@ -28,7 +28,7 @@ use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter as Gcra};
 use sqlx::PgPool;
 
-use crate::auth::{Principal, Revocations, Verifier};
+use crate::auth::{AuthError, Principal, Revocations, Verifier};
 use crate::schema::Viewer;
 use crate::schema::loaders::Loaders;
 use crate::transport::{ContextError, RequestContext, RequestData};
@@ -190,10 +190,7 @@ impl ApiContext {
     async fn principal(&self, token: Option<&str>) -> Result<Option<Principal>, ContextError> {
         let principal = match token {
             None => None,
-            Some(t) => Some(self.verifier.verify(t).map_err(|e| {
-                tracing::debug!(error = %e, "token refused");
-                ContextError::unauthenticated(format!("invalid token: {e}"))
-            })?),
+            Some(t) => Some(self.verifier.authenticate(t).await.map_err(|e| auth_refusal(&e))?),
         };
         if let (Some(revocations), Some(p)) = (&self.revocations, &principal) {
             check_not_revoked(revocations, p).await?;
@@ -232,6 +229,49 @@ impl ApiContext {
         match expires {
             Some(e) => rd.expires_at(e),
             None => rd,
+        }
+    }
+}
+
+/// The answer to a token that did not authenticate: 401 for a refused
+/// token, 403 for a genuine token naming no person Tandem knows, 503 with
+/// `Retry-After` while the identity provider's keys have not arrived, 500
+/// (details logged) for the rest.
+#[must_use]
+pub fn auth_refusal(e: &AuthError) -> ContextError {
+    use crate::transport::codes;
+    match e.api_code() {
+        codes::UNAUTHENTICATED => {
+            tracing::debug!(error = %e, code = e.code(), "token refused");
+            ContextError::unauthenticated(format!("invalid token: {e}"))
+        }
+        codes::FORBIDDEN => {
+            tracing::info!(error = %e, code = e.code(), "verified token refused: no person");
+            ContextError::forbidden(e.to_string())
+        }
+        codes::AUTH_UNAVAILABLE => {
+            let retry_after = match e {
+                AuthError::KeysUnavailable { retry_after_secs } => *retry_after_secs,
+                _ => 1,
+            };
+            ContextError {
+                code: codes::AUTH_UNAVAILABLE,
+                message: e.to_string(),
+                headers: HeaderValue::try_from(retry_after.to_string())
+                    .ok()
+                    .map(|v| (axum::http::header::RETRY_AFTER, v))
+                    .into_iter()
+                    .collect(),
+            }
+        }
+        _ => {
+            let cause = std::error::Error::source(e).map(ToString::to_string);
+            tracing::error!(error = %e, cause, code = e.code(), "authenticating a token failed");
+            ContextError {
+                code: codes::INTERNAL_SERVER_ERROR,
+                message: "the token could not be checked; retry".to_owned(),
+                headers: Vec::new(),
+            }
         }
     }
 }

@@ -161,11 +161,13 @@ async fn events(
     let Some(token) = token else {
         return error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "send `Authorization: Bearer <token>`", None);
     };
-    let principal = match state.verifier.verify(&token) {
+    let principal = match state.verifier.authenticate(&token).await {
         Ok(p) => p,
         Err(e) => {
-            tracing::debug!(error = %e, "export token refused");
-            return error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &format!("invalid token: {e}"), None);
+            let refusal = crate::context::auth_refusal(&e);
+            let mut response = error(refusal.http_status(), refusal.code, &refusal.message, None);
+            response.headers_mut().extend(refusal.headers);
+            return response;
         }
     };
     if policy::access(Some(&principal), "events") != Access::All {

@@ -43,6 +43,8 @@ pub struct Options {
     pub no_projections: bool,
     /// Requests per subject per minute (0: unlimited).
     pub rate_limit_per_minute: u32,
+    /// The auth configuration (default: HS256 with [`tokens::SECRET`]).
+    pub auth: Option<tandem_api::auth::AuthConfig>,
 }
 
 impl TestServer {
@@ -94,7 +96,10 @@ impl TestServer {
         if let Some(f) = options.transport {
             transport = f(transport);
         }
-        let verifier = Arc::new(Verifier::new(&tokens::auth_config()).expect("the test auth configuration"));
+        let auth = options.auth.clone().unwrap_or_else(tokens::auth_config);
+        let verifier = Verifier::new(&auth).expect("the test auth configuration");
+        verifier.prefetch().await;
+        let verifier = Arc::new(verifier.with_people(pool.clone()));
         let app = tandem_api::app::router(
             schema::build(state.clone()),
             Arc::new(ApiContext::new(verifier, pool.clone()).with_rate_limit(options.rate_limit_per_minute)),

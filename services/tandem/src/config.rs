@@ -28,7 +28,7 @@ pub enum Commands {
     /// Rebuild read models from the event log into fresh tables and swap them in.
     Replay(ReplayArgs),
     /// Mint a token signed with the configured HS256 secret, or revoke one (`token revoke JTI`).
-    Token(TokenArgs),
+    Token(Box<TokenArgs>),
     /// Fill the database with a realistic demo organisation through the command path.
     Demo(DemoArgs),
     /// Export the event log, the fact tables or a retention study for analysts.
@@ -154,6 +154,27 @@ pub struct JwtArgs {
     /// JWKS file with public keys selected by `kid`.
     #[arg(long, env = "TANDEM_JWT_JWKS_FILE")]
     pub jwt_jwks_file: Option<PathBuf>,
+    /// The identity provider's JWKS URL (https; http only to loopback), cached and refetched on an unknown `kid`.
+    #[arg(long, env = "TANDEM_JWT_JWKS_URL")]
+    pub jwt_jwks_url: Option<String>,
+    /// Allow an http JWKS URL to a host that is not loopback (an in-cluster identity provider).
+    #[arg(long, env = "TANDEM_JWT_JWKS_ALLOW_HTTP", default_value_t = false, action = clap::ArgAction::Set)]
+    pub jwt_jwks_allow_http: bool,
+    /// Least seconds between two fetches of the JWKS URL (unknown-`kid` floods cannot go faster).
+    #[arg(long, env = "TANDEM_JWT_JWKS_MIN_REFETCH_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub jwt_jwks_min_refetch_secs: u64,
+    /// Where the roles are: a claim name or dotted path (`realm_access.roles`, `https://example.com/roles`).
+    #[arg(long, env = "TANDEM_JWT_ROLES_CLAIM", default_value = "roles")]
+    pub jwt_roles_claim: String,
+    /// Identity provider role names to Tandem roles: `idp-name=role,…`; only mapped names count when set.
+    #[arg(long, env = "TANDEM_JWT_ROLE_MAP")]
+    pub jwt_role_map: Option<String>,
+    /// The claim naming a participant's person when `sub` is the provider's user id (`email`, `employee_id`).
+    #[arg(long, env = "TANDEM_JWT_PERSON_CLAIM")]
+    pub jwt_person_claim: Option<String>,
+    /// How the person claim is matched: `email` or `external_id`.
+    #[arg(long, env = "TANDEM_JWT_PERSON_MATCH", default_value = "email")]
+    pub jwt_person_match: tandem_api::auth::PersonMatch,
 }
 
 /// `tandem serve`.

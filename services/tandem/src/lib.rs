@@ -201,7 +201,7 @@ pub(crate) fn server_secret_of(
 
 fn auth_config(jwt: &JwtArgs, dev_data_dir: Option<&Path>) -> anyhow::Result<AuthConfig> {
     let mut secret = jwt.jwt_secret.clone();
-    let asymmetric = jwt.jwt_public_key_file.is_some() || jwt.jwt_jwks_file.is_some();
+    let asymmetric = jwt.jwt_public_key_file.is_some() || jwt.jwt_jwks_file.is_some() || jwt.jwt_jwks_url.is_some();
     if secret.is_none()
         && !asymmetric
         && let Some(dir) = dev_data_dir
@@ -220,6 +220,16 @@ fn auth_config(jwt: &JwtArgs, dev_data_dir: Option<&Path>) -> anyhow::Result<Aut
         hs256_secret: secret,
         public_key_pem_file: jwt.jwt_public_key_file.clone(),
         jwks_file: jwt.jwt_jwks_file.clone(),
+        jwks_url: jwt.jwt_jwks_url.clone(),
+        jwks_allow_http: jwt.jwt_jwks_allow_http,
+        jwks_cache: tandem_api::auth::JwksCache {
+            min_refetch_interval: Duration::from_secs(jwt.jwt_jwks_min_refetch_secs),
+            ..tandem_api::auth::JwksCache::default()
+        },
+        roles_claim: jwt.jwt_roles_claim.clone(),
+        role_map: jwt.jwt_role_map.clone().filter(|map| !map.trim().is_empty()),
+        person_claim: jwt.jwt_person_claim.clone().filter(|claim| !claim.trim().is_empty()),
+        person_match: jwt.jwt_person_match,
     })
 }
 
@@ -456,8 +466,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         service_name: args.log.service_name.clone(),
     })?;
     let dev_dir = args.db.database_url.is_none().then_some(args.db.data_dir.as_path());
-    let verifier = Arc::new(Verifier::new(&auth_config(&args.jwt, dev_dir)?).context("JWT configuration")?);
+    let metrics = Metrics::new();
+    let verifier = Verifier::new(&auth_config(&args.jwt, dev_dir)?)
+        .context("JWT configuration")?
+        .with_metrics(metrics.registry())
+        .context("registering the JWKS metrics")?;
+    // The server starts without the identity provider's keys (and answers
+    // AUTH_UNAVAILABLE until they arrive) rather than not at all: a
+    // provider outage must not turn into an outage of every replica that
+    // restarts during it.
+    if !verifier.prefetch().await {
+        tracing::warn!("starting without the identity provider's keys; tokens are refused until they arrive");
+    }
     let (pool, embedded) = connect(&args.db).await?;
+    let verifier = Arc::new(verifier.with_people(pool.clone()));
     tandem_store::MIGRATOR.run(&pool).await.context("applying migrations")?;
 
     let shutdown = CancellationToken::new();
@@ -475,7 +497,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         wait_for_read_models(p).await;
     }
     let waiter = projections.as_ref().map_or_else(|| Waiter::for_read_models(pool.clone()), |p| p.waiter());
-    let metrics = Metrics::new();
     let commands = CommandService::from_pool(pool.clone())
         .with_secret(server_secret(&args)?)
         .with_metrics(metrics.registry())

@@ -81,12 +81,47 @@ pub enum AuthError {
         /// The malformed claim.
         claim: &'static str,
     },
-    /// `roles` is absent, empty, or holds no role Tandem knows.
+    /// The roles claim is absent, empty, or holds no role Tandem knows (or,
+    /// with a role map, no mapped name).
     #[error("the token grants no known role")]
     NoKnownRole,
     /// A participant acts as a person, so their `sub` must be a person id.
     #[error("a participant token's subject must be a person id (UUID)")]
     SubjectNotAPerson,
+
+    // ---- A verified token that names no usable person (FORBIDDEN). ----
+    /// A participant token lacks the configured person claim
+    /// (`TANDEM_JWT_PERSON_CLAIM`), or it is not a non-empty string.
+    #[error("the token does not carry the claim that identifies the participant's person")]
+    PersonClaimMissing,
+    /// Matching by e-mail, and the token says the address is not verified
+    /// (`email_verified: false`): anyone could have typed it.
+    #[error("the token's e-mail address is not verified by the identity provider")]
+    EmailNotVerified,
+    /// No person of the organisation matches the person claim.
+    #[error("no person of the organisation matches the token's person claim")]
+    PersonNotFound,
+    /// Several people match the person claim (two people sharing an e-mail
+    /// address); guessing would let one act as the other.
+    #[error("more than one person matches the token's person claim")]
+    PersonAmbiguous,
+
+    // ---- The check could not be made (the server's problem). ----
+    /// Keys come from the identity provider's JWKS URL and none has been
+    /// fetched yet (the provider was unreachable since start-up).
+    #[error("the identity provider's signing keys are not available yet; retry in {retry_after_secs} s")]
+    KeysUnavailable {
+        /// When the next fetch may start, in seconds.
+        retry_after_secs: u64,
+    },
+    /// Looking the participant's person up failed (the database).
+    #[error("the participant's person could not be looked up")]
+    PersonLookupFailed(#[source] sqlx::Error),
+    /// A person claim is configured but the verifier was given no database
+    /// to look people up in (`Verifier::with_people`), or a caller used the
+    /// synchronous `Verifier::verify`, which cannot look anything up.
+    #[error("TANDEM_JWT_PERSON_CLAIM is set but people cannot be looked up here")]
+    NoPersonDirectory,
 
     // ---- Configuration refused at start-up (operator error). ----
     /// The HS256 secret is shorter than the minimum.
@@ -126,8 +161,32 @@ pub enum AuthError {
     },
     /// Both a PEM key and a JWKS are configured: which key verifies a token
     /// without `kid` would be ambiguous.
-    #[error("set only one of TANDEM_JWT_PUBLIC_KEY_FILE and TANDEM_JWT_JWKS_FILE")]
+    #[error("set only one of TANDEM_JWT_PUBLIC_KEY_FILE, TANDEM_JWT_JWKS_FILE and TANDEM_JWT_JWKS_URL")]
     AmbiguousKeySource,
+    /// The JWKS URL is not a URL Tandem fetches keys from.
+    #[error("TANDEM_JWT_JWKS_URL: {reason}")]
+    InvalidJwksUrl {
+        /// Why.
+        reason: String,
+    },
+    /// The role map does not parse.
+    #[error("TANDEM_JWT_ROLE_MAP: {reason}")]
+    InvalidRoleMap {
+        /// Why.
+        reason: String,
+    },
+    /// A claim path setting is empty or malformed.
+    #[error("{setting} must name a claim (a name, or a dotted path such as realm_access.roles)")]
+    InvalidClaimPath {
+        /// The environment variable of the setting.
+        setting: &'static str,
+    },
+    /// A JWKS cache bound is out of range (e.g. a minimum above the maximum).
+    #[error("JWKS cache: {reason}")]
+    InvalidJwksCache {
+        /// Why.
+        reason: String,
+    },
     /// Key material is configured that the accepted algorithms never use;
     /// refused so a secret never sits beside public keys (and vice versa).
     #[error("{setting} is set but no accepted algorithm uses it")]
@@ -221,6 +280,13 @@ impl AuthError {
             Self::InvalidClaim { .. } => "TOKEN_INVALID_CLAIM",
             Self::NoKnownRole => "TOKEN_NO_KNOWN_ROLE",
             Self::SubjectNotAPerson => "TOKEN_SUBJECT_NOT_A_PERSON",
+            Self::PersonClaimMissing => "TOKEN_PERSON_CLAIM_MISSING",
+            Self::EmailNotVerified => "TOKEN_EMAIL_NOT_VERIFIED",
+            Self::PersonNotFound => "TOKEN_PERSON_NOT_FOUND",
+            Self::PersonAmbiguous => "TOKEN_PERSON_AMBIGUOUS",
+            Self::KeysUnavailable { .. } => "AUTH_KEYS_UNAVAILABLE",
+            Self::PersonLookupFailed(_) => "AUTH_PERSON_LOOKUP_FAILED",
+            Self::NoPersonDirectory => "AUTH_CONFIG_NO_PERSON_DIRECTORY",
             Self::WeakSecret { .. } => "AUTH_CONFIG_WEAK_SECRET",
             Self::MixedAlgorithms => "AUTH_CONFIG_MIXED_ALGORITHMS",
             Self::NoAlgorithm => "AUTH_CONFIG_NO_ALGORITHM",
@@ -228,6 +294,10 @@ impl AuthError {
             Self::MissingKey { .. } => "AUTH_CONFIG_MISSING_KEY",
             Self::KeyMismatch { .. } => "AUTH_CONFIG_KEY_MISMATCH",
             Self::AmbiguousKeySource => "AUTH_CONFIG_AMBIGUOUS_KEY_SOURCE",
+            Self::InvalidJwksUrl { .. } => "AUTH_CONFIG_INVALID_JWKS_URL",
+            Self::InvalidRoleMap { .. } => "AUTH_CONFIG_INVALID_ROLE_MAP",
+            Self::InvalidClaimPath { .. } => "AUTH_CONFIG_INVALID_CLAIM_PATH",
+            Self::InvalidJwksCache { .. } => "AUTH_CONFIG_INVALID_JWKS_CACHE",
             Self::UnusedKeyMaterial { .. } => "AUTH_CONFIG_UNUSED_KEY_MATERIAL",
             Self::KeyFile { .. } => "AUTH_CONFIG_KEY_FILE",
             Self::InvalidKey { .. } => "AUTH_CONFIG_INVALID_KEY",
@@ -267,11 +337,30 @@ impl AuthError {
         )
     }
 
+    /// Whether the token verified but names no person Tandem can act for
+    /// (HTTP 403: the credentials are genuine, they just do not let the
+    /// caller in, and presenting them again will not help).
+    #[must_use]
+    pub const fn is_person_refusal(&self) -> bool {
+        matches!(self, Self::PersonClaimMissing | Self::EmailNotVerified | Self::PersonNotFound | Self::PersonAmbiguous)
+    }
+
     /// The GraphQL `extensions.code` for this error: `UNAUTHENTICATED` for
-    /// every token refusal; `INTERNAL_SERVER_ERROR` for the rest, which are
-    /// server-side faults a client can do nothing about.
+    /// every token refusal; `FORBIDDEN` for a verified token naming no
+    /// usable person; `AUTH_UNAVAILABLE` (HTTP 503, retry later) while the
+    /// identity provider's keys have not arrived; `INTERNAL_SERVER_ERROR`
+    /// for the rest, which are server-side faults a client can do nothing
+    /// about.
     #[must_use]
     pub const fn api_code(&self) -> &'static str {
-        if self.is_token_refusal() { "UNAUTHENTICATED" } else { "INTERNAL_SERVER_ERROR" }
+        if self.is_token_refusal() {
+            "UNAUTHENTICATED"
+        } else if self.is_person_refusal() {
+            "FORBIDDEN"
+        } else if matches!(self, Self::KeysUnavailable { .. }) {
+            "AUTH_UNAVAILABLE"
+        } else {
+            "INTERNAL_SERVER_ERROR"
+        }
     }
 }

@@ -4,7 +4,8 @@
 //! Exactly one key source is active:
 //! * the HS256 secret (development), or
 //! * one PEM public key, used for every token whatever its `kid`, or
-//! * a JWKS file, whose keys are selected by `kid` only.
+//! * a JWKS file, whose keys are selected by `kid` only, or
+//! * the identity provider's JWKS URL (see `jwks`), selected the same way.
 //!
 //! Every key remembers its type (RSA, EC P-256/P-384, Ed25519) and, for a
 //! JWK, the `alg` it was published for; a key only ever verifies algorithms
@@ -15,6 +16,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyOperations, PublicKeyUse};
@@ -23,6 +25,10 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::AuthError;
+use super::jwks::RemoteJwks;
+
+/// The keys of a JWKS, by `kid`.
+pub(super) type KeySet = HashMap<String, PublicKey>;
 
 /// The algorithms Tandem accepts, by their RFC 7518 names.
 const SUPPORTED: [Algorithm; 10] = [
@@ -142,7 +148,8 @@ impl fmt::Debug for PublicKey {
 pub(super) enum KeyStore {
     Secret(DecodingKey),
     Pem(PublicKey),
-    Jwks(HashMap<String, PublicKey>),
+    Jwks(KeySet),
+    Remote(Arc<RemoteJwks>),
 }
 
 impl fmt::Debug for KeyStore {
@@ -157,6 +164,7 @@ impl fmt::Debug for KeyStore {
                 kids.sort_unstable_by(|a, b| a.0.cmp(b.0));
                 f.debug_map().entries(kids).finish()
             }
+            Self::Remote(remote) => f.debug_tuple("Remote").field(remote).finish(),
         }
     }
 }
@@ -171,11 +179,10 @@ impl KeyStore {
             // One configured key: `kid` carries no information.
             Self::Pem(key) if key.verifies(alg) => Ok(&key.key),
             Self::Pem(_) => Err(AuthError::KeyAlgorithmMismatch),
-            Self::Jwks(keys) => {
-                let kid = kid.ok_or(AuthError::MissingKeyId)?;
-                let key = keys.get(kid).ok_or(AuthError::UnknownKeyId)?;
-                if key.verifies(alg) { Ok(&key.key) } else { Err(AuthError::KeyAlgorithmMismatch) }
-            }
+            Self::Jwks(keys) => select_jwk(keys, alg, kid),
+            // The caller selects from the current set itself (it may have
+            // to fetch first); here there is no set to borrow from.
+            Self::Remote(_) => Err(AuthError::UnknownKeyId),
         }
     }
 
@@ -185,6 +192,8 @@ impl KeyStore {
             Self::Secret(_) => alg == Algorithm::HS256,
             Self::Pem(key) => key.verifies(alg),
             Self::Jwks(keys) => keys.values().any(|key| key.verifies(alg)),
+            // Unknown until fetched; the provider decides its algorithms.
+            Self::Remote(_) => true,
         }
     }
 
@@ -205,6 +214,17 @@ impl KeyStore {
         kids.sort_unstable();
         kids
     }
+}
+
+/// The key of a JWKS that verifies a token signed with `alg` naming `kid`.
+pub(super) fn select_jwk<'k>(
+    keys: &'k KeySet,
+    alg: Algorithm,
+    kid: Option<&str>,
+) -> Result<&'k DecodingKey, AuthError> {
+    let kid = kid.ok_or(AuthError::MissingKeyId)?;
+    let key = keys.get(kid).ok_or(AuthError::UnknownKeyId)?;
+    if key.verifies(alg) { Ok(&key.key) } else { Err(AuthError::KeyAlgorithmMismatch) }
 }
 
 /// Loads one public key from a PEM file and works out its type.
@@ -283,7 +303,7 @@ struct PrivateMember {
 /// key type or curve Tandem cannot verify, an `alg` that contradicts the key
 /// type. Skipped: keys whose `use` is not `sig` or whose `key_ops` exclude
 /// `verify` (encryption keys published alongside signing keys).
-pub(super) fn load_jwks(path: &Path) -> Result<HashMap<String, PublicKey>, AuthError> {
+pub(super) fn load_jwks(path: &Path) -> Result<KeySet, AuthError> {
     let invalid = |reason: String| AuthError::InvalidJwks { path: path.to_owned(), reason };
     let bytes = std::fs::read(path).map_err(|source| AuthError::KeyFile { path: path.to_owned(), source })?;
     let set: JwkSet = serde_json::from_slice(&bytes).map_err(|err| invalid(format!("not a JWKS document: {err}")))?;
@@ -315,6 +335,65 @@ pub(super) fn load_jwks(path: &Path) -> Result<HashMap<String, PublicKey>, AuthE
         }
     }
     Ok(keys)
+}
+
+/// Parses a key set fetched from an identity provider. Unlike a file (which
+/// an operator wrote and can fix before the server starts), the provider's
+/// set is taken as it is: a key Tandem cannot use (`use: enc`, an
+/// unsupported `kty` or curve, a malformed member, no `kid`) is skipped
+/// and named in `skipped`, so one odd key never hides the good ones.
+/// Private key material is skipped too (and reported, since it means the
+/// provider publishes secrets). Two keys with one `kid` are both dropped: a
+/// token naming it could be meant for either. Fails only when the document
+/// is not a JWKS at all.
+pub(super) fn parse_remote_jwks(bytes: &[u8]) -> Result<(KeySet, Vec<String>), String> {
+    #[derive(Deserialize)]
+    struct Document {
+        keys: Vec<serde_json::Value>,
+    }
+    let document: Document = serde_json::from_slice(bytes).map_err(|err| format!("not a JWKS document: {err}"))?;
+    let mut keys = KeySet::new();
+    let mut duplicates = Vec::new();
+    let mut skipped = Vec::new();
+    for (index, value) in document.keys.into_iter().enumerate() {
+        let kid = value.get("kid").and_then(serde_json::Value::as_str).map(str::to_owned);
+        let name = kid.as_deref().map_or_else(|| format!("key #{index}"), |kid| format!("key `{kid}`"));
+        if value.get("d").is_some() {
+            skipped.push(format!("{name}: holds private key material"));
+            continue;
+        }
+        let jwk: Jwk = match serde_json::from_value(value) {
+            Ok(jwk) => jwk,
+            Err(err) => {
+                skipped.push(format!("{name}: not a JWK: {err}"));
+                continue;
+            }
+        };
+        let for_signatures = jwk.common.public_key_use.as_ref().is_none_or(|u| *u == PublicKeyUse::Signature)
+            && jwk.common.key_operations.as_ref().is_none_or(|ops| ops.contains(&KeyOperations::Verify));
+        if !for_signatures {
+            skipped.push(format!("{name}: not a signature key"));
+            continue;
+        }
+        let Some(kid) = kid.filter(|kid| !kid.is_empty()) else {
+            skipped.push(format!("{name}: no `kid`"));
+            continue;
+        };
+        match jwk_to_key(&jwk) {
+            Ok(key) => {
+                if keys.insert(kid.clone(), key).is_some() {
+                    duplicates.push(kid);
+                }
+            }
+            Err(reason) => skipped.push(format!("{name}: {reason}")),
+        }
+    }
+    for kid in duplicates {
+        if keys.remove(&kid).is_some() {
+            skipped.push(format!("key `{kid}`: appears more than once"));
+        }
+    }
+    Ok((keys, skipped))
 }
 
 /// Builds one verification key from a JWK, checking that its `kty`, `crv`

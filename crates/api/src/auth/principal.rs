@@ -36,6 +36,36 @@ impl Principal {
         token_id: Option<String>,
     ) -> Result<Self, AuthError> {
         let subject = subject.into();
+        let person_id = parse_person_id(&subject);
+        Self::build(subject, roles, person_id, expires_at, token_id).map_err(|err| match err {
+            AuthError::PersonNotFound => AuthError::SubjectNotAPerson,
+            other => other,
+        })
+    }
+
+    /// Builds a principal whose person was found apart from the subject
+    /// (from another claim of the token), or who is none (`None`).
+    ///
+    /// # Errors
+    /// As [`Principal::new`], and [`AuthError::PersonNotFound`] for a
+    /// participant without a person.
+    pub fn with_person(
+        subject: impl Into<String>,
+        roles: impl IntoIterator<Item = Role>,
+        person_id: Option<PersonId>,
+        expires_at: DateTime<Utc>,
+        token_id: Option<String>,
+    ) -> Result<Self, AuthError> {
+        Self::build(subject.into(), roles, person_id, expires_at, token_id)
+    }
+
+    fn build(
+        subject: String,
+        roles: impl IntoIterator<Item = Role>,
+        person_id: Option<PersonId>,
+        expires_at: DateTime<Utc>,
+        token_id: Option<String>,
+    ) -> Result<Self, AuthError> {
         if subject.trim().is_empty() {
             return Err(AuthError::InvalidClaim { claim: "sub" });
         }
@@ -45,15 +75,15 @@ impl Principal {
         if roles.is_empty() {
             return Err(AuthError::NoKnownRole);
         }
-        let person_id = parse_person_id(&subject);
         if person_id.is_none() && roles.contains(&Role::Participant) {
-            return Err(AuthError::SubjectNotAPerson);
+            return Err(AuthError::PersonNotFound);
         }
         Ok(Self { subject, roles, person_id, expires_at, token_id })
     }
 
-    /// The token's `sub`: a person id for people, a client name for machine
-    /// callers (an integrator, say).
+    /// The token's `sub`: a person id for people (or the identity
+    /// provider's user id, when people are found by another claim), a
+    /// client name for machine callers (an integrator, say).
     #[must_use]
     pub fn subject(&self) -> &str {
         &self.subject
@@ -65,7 +95,8 @@ impl Principal {
         &self.roles
     }
 
-    /// The subject as a person id, when it is one (always for a participant).
+    /// The caller's person: the subject as a person id when it is one, or
+    /// the person the configured claim names (always set for a participant).
     #[must_use]
     pub const fn person_id(&self) -> Option<PersonId> {
         self.person_id

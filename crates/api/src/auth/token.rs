@@ -113,7 +113,8 @@ fn is_base64url(segment: &str) -> bool {
 /// A JSON object that refuses duplicate keys. RFC 7515 §4 lets a parser
 /// reject them, and must: with duplicates, two parsers can read two
 /// different headers from one token (`{"alg":"none","alg":"RS256"}`).
-struct UniqueKeyObject(Map<String, Value>);
+/// The verifier decodes the claims with it too, for the same reason.
+pub(super) struct UniqueKeyObject(pub(super) Map<String, Value>);
 
 impl<'de> Deserialize<'de> for UniqueKeyObject {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

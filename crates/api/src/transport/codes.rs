@@ -12,6 +12,9 @@ pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
 pub const FORBIDDEN: &str = "FORBIDDEN";
 /// Too many requests from this client.
 pub const RATE_LIMITED: &str = "RATE_LIMITED";
+/// The credentials cannot be checked yet: the identity provider's signing
+/// keys have not arrived (HTTP 503 with `Retry-After`; retry).
+pub const AUTH_UNAVAILABLE: &str = "AUTH_UNAVAILABLE";
 /// A failure inside the server; details are logged, never sent.
 pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
 /// A variable value that cannot be coerced (e.g. `null` for a non-null type).

@@ -136,6 +136,7 @@ impl ContextError {
             codes::UNAUTHENTICATED => StatusCode::UNAUTHORIZED,
             codes::FORBIDDEN => StatusCode::FORBIDDEN,
             codes::RATE_LIMITED => StatusCode::TOO_MANY_REQUESTS,
+            codes::AUTH_UNAVAILABLE => StatusCode::SERVICE_UNAVAILABLE,
             codes::INTERNAL_SERVER_ERROR => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }

@@ -471,8 +471,18 @@ fn refuses_only_unknown_roles() {
 }
 
 #[test]
-fn refuses_roles_that_are_not_an_array_of_strings() {
-    for roles in [json!("admin"), json!([1, 2]), json!({"admin": true})] {
+fn accepts_roles_as_one_string_of_names() {
+    // OAuth's `scope` style (Okta's `scp` as a string, say).
+    for roles in [json!("participant admin"), json!("participant,admin"), json!(" admin ,  participant ")] {
+        let claims = with(participant(), "roles", roles);
+        let principal = verifier(&hs_config()).verify(&hs256(&claims)).unwrap();
+        assert_eq!(principal.roles(), [Role::Admin, Role::Participant]);
+    }
+}
+
+#[test]
+fn refuses_roles_that_are_not_strings() {
+    for roles in [json!(42), json!([1, 2]), json!(["admin", null]), json!({"admin": true})] {
         let claims = with(participant(), "roles", roles);
         assert!(matches!(
             refused(&verifier(&hs_config()), &hs256(&claims)),

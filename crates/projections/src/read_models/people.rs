@@ -75,6 +75,9 @@ CREATE TABLE people (
 );
 CREATE INDEX people_sort_idx ON people (sort_name, person_id);
 CREATE INDEX people_external_id_idx ON people (external_id);
+-- Signing in by e-mail (TANDEM_JWT_PERSON_MATCH=email) looks people up by
+-- lower(email); erased people (email NULL) are left out.
+CREATE INDEX people_email_idx ON people (lower(email)) WHERE email IS NOT NULL;
 CREATE INDEX people_manager_idx ON people (manager_id) WHERE manager_id IS NOT NULL;
 
 CREATE TABLE person_org_changes (
@@ -179,7 +182,8 @@ impl OrgRangeRow {
 impl ReadModel for PeopleProjection {
     const NAME: &'static str = NAME;
     // 2: `external_id` is blanked on erasure.
-    const VERSION: i32 = 2;
+    // 3: the index on `lower(email)`.
+    const VERSION: i32 = 3;
     const TABLES: &'static [&'static str] = TABLES;
     const CREATE_SQL: &'static str = CREATE;
 

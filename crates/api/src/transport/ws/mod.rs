@@ -17,7 +17,7 @@
 //! |---|---|
 //! | no `connection_init` within `connection_init_timeout` | close 4408 |
 //! | a second `connection_init` | close 4429 |
-//! | the [`RequestContext`](super::RequestContext) refuses the payload | close 4403; 1011 for `INTERNAL_SERVER_ERROR`, 1013 for `RATE_LIMITED` (legacy: `connection_error` first) |
+//! | the [`RequestContext`](super::RequestContext) refuses the payload | close 4403; 1011 for `INTERNAL_SERVER_ERROR`, 1013 for `RATE_LIMITED` and `AUTH_UNAVAILABLE` (legacy: `connection_error` first) |
 //! | `subscribe` before `connection_ack` | close 4401 |
 //! | `subscribe` with an id in use | close 4409 (legacy: the old operation is replaced) |
 //! | invalid JSON, unknown type, missing id, bad payload, binary frame | close 4400 (legacy: `connection_error` first; a bad `start` payload only fails that operation) |
@@ -427,7 +427,9 @@ impl<E: Executor> Connection<E> {
                 // one: clients retry 1011 and 1013, and give up on 4403.
                 let (code, reason) = match error.code {
                     codes::INTERNAL_SERVER_ERROR => (close::INTERNAL_ERROR, "Internal error".to_owned()),
-                    codes::RATE_LIMITED => (close::TRY_AGAIN_LATER, format!("Try again later: {}", error.message)),
+                    codes::RATE_LIMITED | codes::AUTH_UNAVAILABLE => {
+                        (close::TRY_AGAIN_LATER, format!("Try again later: {}", error.message))
+                    }
                     _ => (close::FORBIDDEN, format!("Forbidden: {}", error.message)),
                 };
                 return self.refuse(body::error(error.code, error.message.clone()), code, reason).await;
