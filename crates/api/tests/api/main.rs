@@ -7,6 +7,7 @@ mod api;
 mod auth;
 mod cursors;
 mod events;
+mod limits;
 mod matrix;
 mod mutations;
 mod ops;
