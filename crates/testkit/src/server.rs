@@ -16,7 +16,7 @@ use tandem_api::context::ApiContext;
 use tandem_api::metrics::Metrics;
 use tandem_api::ops::OpsState;
 use tandem_api::schema::{self, ApiState, EventHub, Limits};
-use tandem_api::transport::TransportConfig;
+use tandem_api::transport::{CorsOrigins, TransportConfig};
 use tandem_commands::CommandService;
 use tandem_projections::{Projections, ProjectionsHandle, RunnerOptions};
 use tokio_util::sync::CancellationToken;
@@ -43,6 +43,9 @@ pub struct Options {
     pub no_projections: bool,
     /// Requests per subject per minute (0: unlimited).
     pub rate_limit_per_minute: u32,
+    /// Browser origins allowed across origins (set after `transport`, so
+    /// a test can allow an origin it learns at run time).
+    pub cors: Option<CorsOrigins>,
 }
 
 impl TestServer {
@@ -94,6 +97,9 @@ impl TestServer {
         if let Some(f) = options.transport {
             transport = f(transport);
         }
+        if let Some(cors) = options.cors.clone() {
+            transport.cors = cors;
+        }
         let verifier = Arc::new(Verifier::new(&tokens::auth_config()).expect("the test auth configuration"));
         let app = tandem_api::app::router(
             schema::build(state.clone()),
@@ -116,6 +122,11 @@ impl TestServer {
 
     pub fn url(&self) -> String {
         self.client.url().to_owned()
+    }
+
+    /// `http://127.0.0.1:<port>`: the origin of this server.
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     pub fn ws_url(&self) -> String {
