@@ -5,6 +5,7 @@ mod support;
 mod analyst;
 mod api;
 mod auth;
+mod browser;
 mod cursors;
 mod events;
 mod limits;
