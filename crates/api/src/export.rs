@@ -16,7 +16,8 @@
 //! endpoint refuses (`FORBIDDEN`) rather than hand out ids. The callers
 //! allowed are those who read the whole event feed (the `events` row of the
 //! access matrix with access `all`: admins and analysts). At most
-//! [`MAX_RUNNING`] exports run at once; more are `RATE_LIMITED`.
+//! [`MAX_RUNNING`] exports run at once; more are `RATE_LIMITED` (429 with
+//! `Retry-After` and the RateLimit fields).
 //!
 //! Errors before the first byte are the API's JSON errors with
 //! `extensions.code` (and `extensions.field` for bad input). An error in
@@ -44,6 +45,11 @@ use crate::policy::{self, Access};
 
 /// Exports running at once, across all callers.
 pub const MAX_RUNNING: usize = 2;
+
+/// The `Retry-After` of a refused export, in seconds: an export runs for
+/// seconds to minutes, so a client polling at this pace gets in soon after
+/// one ends without keeping the server busy refusing.
+pub const RETRY_AFTER_SECONDS: u32 = 5;
 
 /// What the export endpoint needs.
 #[derive(Clone)]
@@ -84,6 +90,22 @@ fn error(status: StatusCode, code: &str, message: &str, field: Option<&str>) -> 
     if status == StatusCode::UNAUTHORIZED {
         r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
+    r
+}
+
+/// The 429 of an export refused because [`MAX_RUNNING`] are running:
+/// `Retry-After`, and the RateLimit fields that describe a concurrency
+/// limit (`RateLimit-Limit` exports at once, none remaining, and the
+/// seconds of `Retry-After` as `RateLimit-Reset`). No `RateLimit-Policy`:
+/// the limit has no time window.
+fn too_many_running() -> Response {
+    let message = format!("too many exports running; retry in {RETRY_AFTER_SECONDS} s");
+    let mut r = error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", &message, None);
+    let h = r.headers_mut();
+    h.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+    h.insert("ratelimit-limit", HeaderValue::from(MAX_RUNNING));
+    h.insert("ratelimit-remaining", HeaderValue::from_static("0"));
+    h.insert("ratelimit-reset", HeaderValue::from(RETRY_AFTER_SECONDS));
     r
 }
 
@@ -186,7 +208,7 @@ async fn events(
         Err((field, why)) => return bad_input(&field, why),
     };
     let Ok(permit) = state.running.clone().try_acquire_owned() else {
-        return error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "too many exports running; retry later", None);
+        return too_many_running();
     };
     let q = EventQuery { after: p.after, until: p.until, types: p.types, pseudonyms, page_size: 5_000 };
     let chunks = Chunks::default();
@@ -255,4 +277,20 @@ async fn events(
         h.insert("tandem-export-end", v);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_export_says_when_to_retry() {
+        let r = too_many_running();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        let h = |name: &str| r.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        assert_eq!(h("retry-after"), RETRY_AFTER_SECONDS.to_string());
+        assert_eq!(h("ratelimit-limit"), MAX_RUNNING.to_string());
+        assert_eq!(h("ratelimit-remaining"), "0");
+        assert_eq!(h("ratelimit-reset"), RETRY_AFTER_SECONDS.to_string());
+    }
 }

@@ -16,7 +16,7 @@ use tandem_api::context::ApiContext;
 use tandem_api::metrics::Metrics;
 use tandem_api::ops::OpsState;
 use tandem_api::schema::{self, ApiState, EventHub, Limits};
-use tandem_api::transport::TransportConfig;
+use tandem_api::transport::{CorsOrigins, TransportConfig};
 use tandem_commands::CommandService;
 use tandem_projections::{Projections, ProjectionsHandle, RunnerOptions};
 use tokio_util::sync::CancellationToken;
@@ -45,6 +45,9 @@ pub struct Options {
     pub rate_limit_per_minute: u32,
     /// The auth configuration (default: HS256 with [`tokens::SECRET`]).
     pub auth: Option<tandem_api::auth::AuthConfig>,
+    /// Browser origins allowed across origins (set after `transport`, so
+    /// a test can allow an origin it learns at run time).
+    pub cors: Option<CorsOrigins>,
 }
 
 impl TestServer {
@@ -96,6 +99,9 @@ impl TestServer {
         if let Some(f) = options.transport {
             transport = f(transport);
         }
+        if let Some(cors) = options.cors.clone() {
+            transport.cors = cors;
+        }
         let auth = options.auth.clone().unwrap_or_else(tokens::auth_config);
         let verifier = Verifier::new(&auth).expect("the test auth configuration");
         verifier.prefetch().await;
@@ -121,6 +127,11 @@ impl TestServer {
 
     pub fn url(&self) -> String {
         self.client.url().to_owned()
+    }
+
+    /// `http://127.0.0.1:<port>`: the origin of this server.
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     pub fn ws_url(&self) -> String {

@@ -254,6 +254,12 @@ pub struct ServeArgs {
     /// Serve the GraphiQL IDE at /graphiql.
     #[arg(long, env = "TANDEM_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
     pub graphiql: bool,
+    /// Browser origins allowed to call /graphql from another origin (CORS),
+    /// comma-separated (e.g. https://app.example.com,http://localhost:5173),
+    /// or `*` for any origin, without credentials. Default: none, and no
+    /// CORS headers are sent.
+    #[arg(long, env = "TANDEM_CORS_ORIGINS", value_name = "ORIGINS")]
+    pub cors_origins: Option<tandem_api::transport::CorsOrigins>,
     #[command(flatten)]
     pub scim: ScimArgs,
 }
@@ -408,4 +414,33 @@ pub fn parse_ttl(s: &str) -> Result<Duration, String> {
         return Err("duration must be between 1 second and a year".into());
     }
     Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+    use tandem_api::transport::CorsOrigins;
+
+    use super::*;
+
+    fn serve(args: &[&str]) -> Result<Box<ServeArgs>, clap::Error> {
+        let argv = ["tandem", "serve"].iter().chain(args).copied();
+        match Cli::try_parse_from(argv)?.command {
+            Commands::Serve(args) => Ok(args),
+            _ => unreachable!("parsed `serve`"),
+        }
+    }
+
+    #[test]
+    fn cors_origins_are_a_list_or_a_wildcard_and_none_by_default() {
+        assert_eq!(serve(&[]).expect("parses").cors_origins, None);
+        let list = serve(&["--cors-origins", "https://app.example.com, http://localhost:5173"]).expect("parses");
+        assert_eq!(
+            list.cors_origins,
+            Some(CorsOrigins::List(vec!["https://app.example.com".into(), "http://localhost:5173".into()]))
+        );
+        assert_eq!(serve(&["--cors-origins", "*"]).expect("parses").cors_origins, Some(CorsOrigins::Any));
+        let refused = serve(&["--cors-origins", "https://app.example.com/"]).expect_err("refused");
+        assert!(refused.to_string().contains("is not an origin"), "{refused}");
+    }
 }

@@ -530,8 +530,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shutdown: shutdown.clone(),
         sockets: sockets.clone(),
         graphiql: args.graphiql,
+        cors: args.cors_origins.clone().unwrap_or_default(),
         ..TransportConfig::default()
     };
+    if transport_config.cors != tandem_api::transport::CorsOrigins::None {
+        tracing::info!(origins = %transport_config.cors, "cross-origin requests allowed");
+    }
     let salt = args.export_salt.as_ref().map(|s| s.expose_secret().as_bytes().to_vec());
     let exports = tandem_api::export::ExportState::new(state.store.clone(), verifier.clone(), salt.as_deref())
         .context("TANDEM_EXPORT_SALT")?;

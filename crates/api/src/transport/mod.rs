@@ -17,13 +17,19 @@
 //! * `body` — response bodies: GraphQL responses and transport errors;
 //! * `http` — the GraphQL-over-HTTP handler (POST, GET, status codes);
 //! * `ws` — the websocket handler for `graphql-transport-ws` and the legacy
-//!   `graphql-ws` (subscriptions-transport-ws) protocol.
+//!   `graphql-ws` (subscriptions-transport-ws) protocol;
+//! * [`cors`] — cross-origin requests from browsers, when origins are
+//!   configured;
+//! * `graphiql` — the GraphiQL IDE and its assets, built into the binary.
 //!
 //! `/graphql` serves POST, GET, and the websocket upgrade (GET with
-//! `Upgrade: websocket`); `/graphiql` serves the GraphiQL IDE.
+//! `Upgrade: websocket`); `/graphiql` serves the GraphiQL IDE, and
+//! `/graphiql/assets/…` its scripts and styles.
 
 mod body;
 pub mod codes;
+pub mod cors;
+mod graphiql;
 mod http;
 mod negotiate;
 mod params;
@@ -31,17 +37,18 @@ mod ws;
 
 use std::{fmt, sync::Arc, time::Duration};
 
-use async_graphql::{Data, Executor, http::GraphiQLSource};
+use async_graphql::{Data, Executor};
 use axum::{
     Router,
     http::{HeaderMap, HeaderName, HeaderValue},
-    response::Html,
-    routing::{any, get},
+    routing::any,
 };
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use tokio::time::Instant;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+pub use cors::CorsOrigins;
 
 /// Turns a request's credentials into the data its operations run with.
 ///
@@ -178,6 +185,9 @@ pub struct TransportConfig {
     /// Path of `/graphql` as browsers see it (when the router is nested or
     /// behind a prefix), for GraphiQL. Default `/graphql`.
     pub public_graphql_path: String,
+    /// The browser origins allowed to call `/graphql` (and load GraphiQL)
+    /// across origins. Default none: no CORS headers at all.
+    pub cors: CorsOrigins,
 }
 
 impl Default for TransportConfig {
@@ -194,6 +204,7 @@ impl Default for TransportConfig {
             sockets: TaskTracker::new(),
             graphiql: true,
             public_graphql_path: "/graphql".to_owned(),
+            cors: CorsOrigins::None,
         }
     }
 }
@@ -212,6 +223,7 @@ impl fmt::Debug for TransportConfig {
             .field("open_sockets", &self.sockets.len())
             .field("graphiql", &self.graphiql)
             .field("public_graphql_path", &self.public_graphql_path)
+            .field("cors", &self.cors)
             .finish()
     }
 }
@@ -230,21 +242,17 @@ struct Shared<E> {
 }
 
 /// The router of the GraphQL endpoint: `/graphql` (POST, GET, websocket
-/// upgrade) and, unless disabled, `/graphiql`.
+/// upgrade) and, unless disabled, `/graphiql` with its assets; with CORS
+/// for the configured origins.
 pub fn router<E: Executor>(executor: E, context: Arc<dyn RequestContext>, config: TransportConfig) -> Router {
-    let graphiql = config.graphiql.then(|| {
-        GraphiQLSource::build()
-            .endpoint(&config.public_graphql_path)
-            .subscription_endpoint(&config.public_graphql_path)
-            .title("Tandem GraphiQL")
-            .finish()
-    });
+    let graphiql = config.graphiql.then(|| graphiql::router(&config.public_graphql_path));
+    let cors = config.cors.clone();
     let shared = Arc::new(Shared { executor, context, config });
-    let mut router = Router::new().route("/graphql", any(http::graphql::<E>));
-    if let Some(page) = graphiql {
-        router = router.route("/graphiql", get(move || async move { Html(page) }));
+    let mut router = Router::new().route("/graphql", any(http::graphql::<E>)).with_state(shared);
+    if let Some(ide) = graphiql {
+        router = router.merge(ide);
     }
-    router.with_state(shared)
+    cors::apply(router, &cors)
 }
 
 #[cfg(test)]

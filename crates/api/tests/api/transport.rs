@@ -524,13 +524,231 @@ async fn request_context_errors_use_http_statuses() {
 }
 
 #[tokio::test]
-async fn graphiql_is_served() {
+async fn graphiql_is_served_with_its_assets_from_the_server_itself() {
     let server = default_server().await;
     let response = reqwest::get(format!("{}/graphiql", server.base)).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    let csp = response.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
+    assert!(csp.contains("script-src 'self'") && csp.contains("connect-src 'self'"), "{csp}");
+    assert!(!csp.contains("unsafe-eval"), "{csp}");
+    assert!(response.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
     let page = response.text().await.unwrap();
-    assert!(page.contains("graphiql"));
-    assert!(page.contains("/graphql"));
+    assert!(page.contains(r#"{"subscriptionUrl":"/graphql","url":"/graphql"}"#), "{page}");
+    // Every script and stylesheet is one of the server's own paths.
+    let links: Vec<&str> = page.split(['"']).filter(|part| part.starts_with("/graphiql/assets/")).collect();
+    assert_eq!(links.len(), 6, "{page}");
+    assert!(!page.contains("://"), "nothing is loaded from elsewhere: {page}");
+
+    let client = reqwest::Client::new();
+    for (link, content_type) in
+        links.iter().map(|l| (*l, if l.contains(".css") { "text/css" } else { "text/javascript" }))
+    {
+        let url = format!("{}{link}", server.base);
+        let asset = client.get(&url).send().await.unwrap();
+        assert_eq!(asset.status(), StatusCode::OK, "{link}");
+        assert!(asset.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with(content_type), "{link}");
+        assert_eq!(asset.headers()[header::CACHE_CONTROL], "public, max-age=31536000, immutable", "{link}");
+        assert_eq!(asset.headers()["x-content-type-options"], "nosniff");
+        let etag = asset.headers()[header::ETAG].clone();
+        assert!(!asset.bytes().await.unwrap().is_empty());
+        // Revalidation: the same ETag is 304 without a body.
+        let again = client.get(&url).header(header::IF_NONE_MATCH, etag.clone()).send().await.unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{link}");
+        assert_eq!(again.headers()[header::ETAG], etag);
+        assert!(again.bytes().await.unwrap().is_empty());
+        // Without the current version the asset must be revalidated.
+        let unversioned = client.get(url.split('?').next().unwrap()).send().await.unwrap();
+        assert_eq!(unversioned.headers()[header::CACHE_CONTROL], "no-cache", "{link}");
+        assert_eq!(unversioned.headers()[header::ETAG], etag);
+    }
+    let graphiql = client.get(format!("{}/graphiql/assets/graphiql.min.js", server.base)).send().await.unwrap();
+    assert!(graphiql.text().await.unwrap().contains("GraphiQL"));
+    let missing = client.get(format!("{}/graphiql/assets/nope.js", server.base)).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn graphiql_can_be_turned_off() {
+    let server = serve(TransportConfig { graphiql: false, ..TransportConfig::default() }).await;
+    for path in ["/graphiql", "/graphiql/assets/graphiql.min.js"] {
+        let response = reqwest::get(format!("{}{path}", server.base)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+}
+
+// ---- CORS ----
+
+const APP: &str = "https://app.example.com";
+
+async fn cors_server(origins: &str) -> TestServer {
+    serve(TransportConfig { cors: origins.parse().unwrap(), ..TransportConfig::default() }).await
+}
+
+/// A browser's preflight of a POST with a bearer token and Apollo's headers.
+async fn preflight(server: &TestServer, path: &str, origin: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .request(Method::OPTIONS, format!("{}{path}", server.base))
+        .header(header::ORIGIN, origin)
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+        .header(
+            header::ACCESS_CONTROL_REQUEST_HEADERS,
+            "authorization,content-type,apollographql-client-name,traceparent",
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
+fn list(headers: &header::HeaderMap, name: header::HeaderName) -> Vec<String> {
+    headers
+        .get_all(name)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap().split(',').map(|s| s.trim().to_ascii_lowercase()).collect::<Vec<_>>())
+        .collect()
+}
+
+/// A cross-origin POST as a browser sends it after the preflight.
+async fn cross_origin_post(server: &TestServer, origin: &str, token: &str) -> Reply {
+    reply(
+        reqwest::Client::new()
+            .post(server.graphql())
+            .header(header::ORIGIN, origin)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(json!({"query": "{ whoami }"}).to_string()),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn without_configured_origins_there_is_no_cors() {
+    let server = default_server().await;
+    let response = preflight(&server, "/graphql", APP).await;
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(response.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+    let post = cross_origin_post(&server, APP, "good").await;
+    assert_eq!(post.body, json!({"data": {"whoami": "alice"}}));
+    assert!(post.headers.keys().all(|name| !name.as_str().starts_with("access-control-")), "{:?}", post.headers);
+}
+
+#[tokio::test]
+async fn a_preflight_from_an_allowed_origin_gets_204_with_the_methods_and_headers() {
+    let server = cors_server(&format!("http://localhost:5173, {APP}")).await;
+    for path in ["/graphql", "/graphiql"] {
+        let response = preflight(&server, path, APP).await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT, "{path}");
+        let h = response.headers().clone();
+        assert_eq!(h[header::ACCESS_CONTROL_ALLOW_ORIGIN], APP);
+        assert_eq!(h[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+        assert_eq!(list(&h, header::ACCESS_CONTROL_ALLOW_METHODS), ["get", "post", "options"]);
+        let allowed = list(&h, header::ACCESS_CONTROL_ALLOW_HEADERS);
+        for name in [
+            "authorization",
+            "content-type",
+            "accept",
+            "apollographql-client-name",
+            "apollographql-client-version",
+            "apollo-require-preflight",
+            "x-apollo-operation-name",
+            "traceparent",
+            "tracestate",
+        ] {
+            assert!(allowed.iter().any(|a| a == name), "{name} not in {allowed:?}");
+        }
+        assert_eq!(h[header::ACCESS_CONTROL_MAX_AGE], "7200");
+        assert!(list(&h, header::VARY).contains(&"origin".to_owned()), "{h:?}");
+        assert!(response.bytes().await.unwrap().is_empty());
+    }
+    // The other configured origin is allowed too, and named alone.
+    let other = preflight(&server, "/graphql", "http://localhost:5173").await;
+    assert_eq!(other.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "http://localhost:5173");
+}
+
+#[tokio::test]
+async fn the_actual_request_of_an_allowed_origin_exposes_the_headers_clients_read() {
+    let server = cors_server(APP).await;
+    let post = cross_origin_post(&server, APP, "good").await;
+    assert_eq!(post.status, StatusCode::OK);
+    assert_eq!(post.body, json!({"data": {"whoami": "alice"}}));
+    assert_eq!(post.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], APP);
+    assert_eq!(post.headers[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+    let exposed = list(&post.headers, header::ACCESS_CONTROL_EXPOSE_HEADERS);
+    for name in [
+        "retry-after",
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+        "ratelimit-policy",
+        "www-authenticate",
+    ] {
+        assert!(exposed.iter().any(|e| e == name), "{name} not in {exposed:?}");
+    }
+    // The transport's own `Vary: accept` is kept beside CORS's.
+    let vary = list(&post.headers, header::VARY);
+    assert!(vary.contains(&"accept".to_owned()) && vary.contains(&"origin".to_owned()), "{vary:?}");
+    // Refusals carry the CORS headers too, so the page can read them.
+    let refused = cross_origin_post(&server, APP, "bad").await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], APP);
+    // So does a GET.
+    let get = reqwest::Client::new()
+        .get(format!("{}?query=%7Bhello%7D", server.graphql()))
+        .header(header::ORIGIN, APP)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], APP);
+}
+
+#[tokio::test]
+async fn other_origins_get_no_cors_headers() {
+    let server = cors_server(APP).await;
+    for origin in ["https://evil.example.com", "https://app.example.com.evil.example", "http://app.example.com", "null"]
+    {
+        let response = preflight(&server, "/graphql", origin).await;
+        assert!(response.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none(), "{origin}");
+        assert!(response.headers().get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS).is_none(), "{origin}");
+        assert!(list(response.headers(), header::VARY).contains(&"origin".to_owned()), "{origin}");
+        let post = cross_origin_post(&server, origin, "good").await;
+        assert!(post.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none(), "{origin}");
+    }
+    // A same-origin or non-browser request has no Origin and is served as before.
+    let plain = post(&server, None, json!({"query": "{ hello }"})).await;
+    assert_eq!(plain.body, json!({"data": {"hello": "world"}}));
+}
+
+#[tokio::test]
+async fn a_wildcard_allows_every_origin_without_credentials() {
+    let server = cors_server("*").await;
+    let response = preflight(&server, "/graphql", "https://anywhere.example").await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    assert!(response.headers().get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS).is_none());
+    // `*` in Allow-Headers would not cover Authorization: it is named.
+    assert!(list(response.headers(), header::ACCESS_CONTROL_ALLOW_HEADERS).contains(&"authorization".to_owned()));
+    let post = cross_origin_post(&server, "https://anywhere.example", "good").await;
+    assert_eq!(post.body, json!({"data": {"whoami": "alice"}}));
+    assert_eq!(post.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    assert!(post.headers.get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS).is_none());
+}
+
+#[tokio::test]
+async fn websockets_are_opened_from_any_origin_as_before() {
+    // Browsers do not apply CORS to websockets; the token in
+    // `connection_init` is what authenticates, whatever the Origin.
+    let server = cors_server(APP).await;
+    for origin in [APP, "https://elsewhere.example"] {
+        let mut request = server.ws_url().into_client_request().unwrap();
+        request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+        request.headers_mut().insert("origin", origin.parse().unwrap());
+        let (mut ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS, "{origin}");
+        ws.send(Message::text(json!({"type": "connection_init", "payload": {"token": "good"}}).to_string()))
+            .await
+            .unwrap();
+        let ack = ws.next().await.unwrap().unwrap();
+        assert_eq!(serde_json::from_str::<Value>(ack.to_text().unwrap()).unwrap()["type"], "connection_ack");
+    }
 }
 
 /// Where `conformance/` is: the workspace root holds it.
