@@ -23,7 +23,11 @@
 //!    the server);
 //! 8. [`import`]: a generated people file through `tandem import people`
 //!    against `COPY` of the same file into a plain table, then the same file
-//!    again, and the importer's peak memory.
+//!    again, and the importer's peak memory;
+//! 9. [`webhooks`]: a `tandem serve` process of its own delivering to a
+//!    receiver of the bench process, against a plain client posting the
+//!    same signed bodies to it, and the lag of a live endpoint while
+//!    another one is dead.
 //!
 //! The run ends with every goal as met or missed ([`Report::goals`]).
 //!
@@ -41,6 +45,7 @@ pub mod report;
 pub mod server;
 pub mod stall;
 pub mod subs;
+pub mod webhooks;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -71,10 +76,11 @@ pub enum Part {
     Stall,
     Export,
     Import,
+    Webhooks,
 }
 
 impl Part {
-    pub const ALL: [Part; 9] = [
+    pub const ALL: [Part; 10] = [
         Part::Append,
         Part::ReadAll,
         Part::Replay,
@@ -84,6 +90,7 @@ impl Part {
         Part::Stall,
         Part::Export,
         Part::Import,
+        Part::Webhooks,
     ];
 
     #[must_use]
@@ -98,6 +105,7 @@ impl Part {
             Part::Stall => "stall",
             Part::Export => "export",
             Part::Import => "import",
+            Part::Webhooks => "webhooks",
         }
     }
 
@@ -219,6 +227,9 @@ async fn run_parts(opts: &BenchOptions, db: &BenchDb) -> anyhow::Result<Report> 
     }
     if opts.runs(Part::Import) {
         import::run(opts, db, &mut report).await.context("import")?;
+    }
+    if opts.runs(Part::Webhooks) {
+        webhooks::run(opts, db, &mut report).await.context("webhooks")?;
     }
     for line in report.goals() {
         println!("{line}");

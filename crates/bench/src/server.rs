@@ -69,6 +69,12 @@ impl Server {
     /// Starts `opts.server_exe serve` on `db` and waits until it is ready
     /// and its read models have caught up with the log.
     pub async fn start(opts: &BenchOptions, db: &BenchDb) -> anyhow::Result<Server> {
+        Self::start_with(opts, db, &[]).await
+    }
+
+    /// [`Server::start`] with these variables set too (after the defaults,
+    /// so they override them).
+    pub async fn start_with(opts: &BenchOptions, db: &BenchDb, env: &[(&str, String)]) -> anyhow::Result<Server> {
         // The child inherits the limit: it holds one socket per subscriber too.
         raise_open_files_limit(opts.subscribers as u64 + OTHER_FILES)?;
         let addr = free_port()?;
@@ -94,6 +100,7 @@ impl Server {
             .env("TANDEM_GRAPHIQL", "false")
             .env("TANDEM_LOG_FORMAT", "text")
             .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -330,7 +337,7 @@ fn free_port() -> anyhow::Result<SocketAddr> {
 }
 
 /// 32 random bytes from the kernel, as 64 hex digits.
-fn random_secret() -> anyhow::Result<String> {
+pub(crate) fn random_secret() -> anyhow::Result<String> {
     let mut bytes = [0u8; 32];
     std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).context("reading /dev/urandom")?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())

@@ -371,7 +371,7 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value = "full")]
     pub size: BenchSize,
     /// Run only these parts (comma-separated): append, read-all, export, replay,
-    /// query, mutation, subscriptions, stall, import.
+    /// query, mutation, subscriptions, stall, import, webhooks.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Events in the generated history (default: 1,000,000 full, 20,000 smoke).

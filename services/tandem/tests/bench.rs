@@ -23,7 +23,7 @@ async fn the_benchmark_suite_runs_end_to_end() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "tandem bench failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    for part in ["append", "read-all", "export", "replay", "query", "mutation", "subscriptions", "import"] {
+    for part in ["append", "read-all", "export", "replay", "query", "mutation", "subscriptions", "import", "webhooks"] {
         assert!(
             stdout.lines().any(|l| l.starts_with(part)),
             "no figure of part {part} in the report:\n{stdout}\nstderr:\n{stderr}"
