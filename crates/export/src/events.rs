@@ -108,6 +108,17 @@ struct Pager {
     read: u64,
     last_row: Option<Cursor>,
     done: bool,
+    /// The next page, read (and decoded) while the caller writes this one.
+    ahead: Option<tokio::task::JoinHandle<tandem_store::Result<Vec<RecordedEvent>>>>,
+}
+
+impl Drop for Pager {
+    fn drop(&mut self) {
+        // An export given up (a client gone) reads no further.
+        if let Some(task) = self.ahead.take() {
+            task.abort();
+        }
+    }
 }
 
 impl Pager {
@@ -136,7 +147,14 @@ impl Pager {
             read: 0,
             last_row: None,
             done: at >= end,
+            ahead: None,
         })
+    }
+
+    /// Starts reading the page after `self.at`.
+    fn read_ahead(&mut self) {
+        let (store, filter, at, limit) = (self.store.clone(), self.filter.clone(), self.at, self.query.page_size);
+        self.ahead = Some(tokio::spawn(async move { store.read_all_filtered(at, limit, &filter).await }));
     }
 
     /// The next page's events to write (possibly none, when `until` leaves
@@ -145,7 +163,15 @@ impl Pager {
         if self.done {
             return Ok(None);
         }
-        let page = self.store.read_all_filtered(self.at, self.query.page_size, &self.filter).await?;
+        let page = match self.ahead.take() {
+            Some(task) => match task.await {
+                Ok(page) => page?,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // Only `Drop` aborts it.
+                Err(_) => return Ok(None),
+            },
+            None => self.store.read_all_filtered(self.at, self.query.page_size, &self.filter).await?,
+        };
         if page.is_empty() {
             self.done = true;
             return Ok(None);
@@ -166,6 +192,10 @@ impl Pager {
         }
         if self.at >= self.end {
             self.done = true;
+        }
+        if !self.done {
+            // The database reads the next page while this one is written.
+            self.read_ahead();
         }
         Ok(Some(out))
     }
