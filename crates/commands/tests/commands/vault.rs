@@ -206,3 +206,29 @@ async fn an_erasure_racing_writes_loses_nothing_and_leaves_no_clear_text(pool: P
         assert!(!text.contains(MARK), "readable after erasure: {text}");
     }
 }
+
+/// The external ids kept in clear beside the events (the HRIS id's claim
+/// and a SCIM client's `externalId`) go in the erasure's transaction,
+/// whichever way the person is erased.
+#[sqlx::test(migrations = "../../migrations")]
+async fn an_erasure_removes_the_external_ids_kept_beside_the_events(pool: PgPool) {
+    let vault = Vault::new(MasterKey::generate().unwrap());
+    let svc = service(&pool, &vault);
+    let p = PersonId::new();
+    svc.handle(register_cmd(p, "Mk4w Grace", 3, None, None), &admin()).await.unwrap();
+    sqlx::query("INSERT INTO scim_external_ids (person_id, external_id) VALUES ($1, 'okta-00u1mk4w')")
+        .bind(p.as_uuid())
+        .execute(&pool)
+        .await
+        .unwrap();
+    let held = |table: &'static str| {
+        let pool = pool.clone();
+        async move {
+            let sql = format!("SELECT count(*) FROM {table} WHERE person_id = $1");
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).bind(p.as_uuid()).fetch_one(&pool).await.unwrap()
+        }
+    };
+    assert_eq!((held("person_external_ids").await, held("scim_external_ids").await), (1, 1));
+    svc.handle(erase(p), &admin()).await.unwrap();
+    assert_eq!((held("person_external_ids").await, held("scim_external_ids").await), (0, 0));
+}
