@@ -214,6 +214,11 @@ impl Metrics {
             "Time to the response head of an HTTP request, by method and route template.",
             &["method", "path"],
         );
+        // The standard `process_*` metrics (CPU seconds, resident and
+        // virtual memory, open and maximum file descriptors, threads, start
+        // time), read from /proc at each scrape.
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self())).expect(INVARIANT);
         Self {
             inner: Arc::new(Inner {
                 registry,

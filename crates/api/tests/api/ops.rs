@@ -367,10 +367,25 @@ async fn metrics_is_prometheus_text_with_every_family(pool: PgPool) {
         ("tandem_subscriptions_open", "gauge"),
         ("tandem_http_requests_total", "counter"),
         ("tandem_http_request_duration_seconds", "histogram"),
+        ("process_cpu_seconds_total", "counter"),
+        ("process_resident_memory_bytes", "gauge"),
+        ("process_virtual_memory_bytes", "gauge"),
+        ("process_open_fds", "gauge"),
+        ("process_max_fds", "gauge"),
+        ("process_start_time_seconds", "gauge"),
+        ("process_threads", "gauge"),
     ] {
         assert_eq!(types.get(name).map(String::as_str), Some(ty), "{name}:\n{text}");
     }
     assert_eq!(value_of(&samples, "tandem_subscriptions_open", &[]), Some(3.0));
+    // The process metrics describe this very process.
+    let rss = value_of(&samples, "process_resident_memory_bytes", &[]).unwrap();
+    assert!(rss > 1_000_000.0, "{rss}");
+    let fds = value_of(&samples, "process_open_fds", &[]).unwrap();
+    assert!(fds >= 3.0 && fds <= value_of(&samples, "process_max_fds", &[]).unwrap(), "{fds}");
+    let started = value_of(&samples, "process_start_time_seconds", &[]).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    assert!(started > now - 86_400.0 && started <= now + 1.0, "{started} vs {now}");
     for projection in ["people", "programs", "pairs", "participation"] {
         assert_eq!(
             value_of(&samples, "tandem_projection_lag_events", &[("projection", projection)]),
