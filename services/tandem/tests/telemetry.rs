@@ -19,7 +19,20 @@ use tracing::Instrument as _;
 
 /// Whether `needle` occurs in `haystack` (protobuf strings are raw UTF-8).
 fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+    contains_bytes(haystack, needle.as_bytes())
+}
+
+fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A caller's trace and span (W3C trace context), as hex.
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT_SPAN_ID: &str = "00f067aa0ba902b7";
+
+/// The bytes of a hex string (protobuf carries ids as raw bytes).
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,6 +71,14 @@ async fn spans_and_their_sql_calls_are_exported_over_otlp_http() {
     }
     .instrument(tracing::info_span!("telemetry_test_operation"))
     .await;
+    // A request that carries a caller's trace context: its span joins that
+    // trace, as a child of the caller's span.
+    let request = axum::http::Request::builder()
+        .uri("/graphql")
+        .header("traceparent", format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-01"))
+        .body(())
+        .unwrap();
+    tandem_api::app::http_span(&request).in_scope(|| tracing::info!("inside the request"));
 
     // Flushing blocks until the batch thread has posted; keep the runtime's
     // threads free for the receiver meanwhile.
@@ -81,6 +102,12 @@ async fn spans_and_their_sql_calls_are_exported_over_otlp_http() {
     assert!(contains(body, "tandem-telemetry-test"), "service.name is the configured one");
     assert!(contains(body, "otlp_probe"), "the SQL statement is an event of the span, despite sqlx=warn in the logs");
     assert!(contains(body, "inside the span"));
+    let joined = bodies.iter().any(|b| {
+        contains(b, "inside the request")
+            && contains_bytes(b, &hex(TRACE_ID))
+            && contains_bytes(b, &hex(PARENT_SPAN_ID))
+    });
+    assert!(joined, "the request's span is in the caller's trace, its parent the caller's span");
 
     tokio::task::spawn_blocking(move || guard.shutdown()).await.unwrap();
 }
