@@ -9,27 +9,18 @@
 //! it runs) is its own and not the bench's. The output is checked: the
 //! Parquet footer must count every event of the log.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use futures::TryStreamExt as _;
 use tokio::process::Command;
 
+use crate::child::run_measured;
 use crate::{Amount, BenchDb, BenchOptions, Figure, Goal, Report};
 
 /// The columns the export reads, for the baseline.
 const COPY_SQL: &str = "COPY (SELECT position, transaction_id, stream_id, stream_type, stream_version, event_id, \
      event_type, schema_version, data, metadata, recorded_at FROM events ORDER BY transaction_id, position) TO STDOUT";
-
-/// The peak resident size of a process so far, in bytes (0 once it is gone).
-fn peak_rss(pid: u32) -> u64 {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return 0 };
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kib| kib * 1024)
-}
 
 /// Checks that a file is Parquet (the `PAR1` magic at both ends) and
 /// returns its size. The rows are counted by the exporter's own report; the
@@ -69,35 +60,16 @@ pub async fn run(opts: &BenchOptions, db: &BenchDb, report: &mut Report) -> anyh
         bail!("COPY returned {rows} rows for {total} events");
     }
 
-    let started = Instant::now();
-    let mut child = Command::new(&opts.server_exe)
+    let mut command = Command::new(&opts.server_exe);
+    command
         .args(["export", "events", "--format", "parquet", "--quiet", "--out"])
         .arg(&out)
         .args(["--pseudonymize", "bench-salt-0123456789abcdef"])
         .env("DATABASE_URL", db.url())
-        .env("RUST_LOG", "warn")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting tandem export")?;
-    let pid = child.id().context("the export has no pid")?;
-    let mut peak = 0u64;
-    let status = loop {
-        peak = peak.max(peak_rss(pid));
-        if let Some(s) = child.try_wait()? {
-            break s;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let ours = started.elapsed();
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use tokio::io::AsyncReadExt as _;
-        e.read_to_string(&mut stderr).await?;
-    }
-    if !status.success() {
+        .env("RUST_LOG", "warn");
+    let run = run_measured(command, "tandem export").await?;
+    let (ours, peak, stderr) = (run.took, run.peak_rss, run.stderr);
+    if !run.status.success() {
         bail!("tandem export failed: {stderr}");
     }
     let written: u64 = stderr

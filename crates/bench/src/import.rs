@@ -16,9 +16,10 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use tokio::process::Command;
 
+use crate::child::run_measured;
 use crate::{Amount, BenchDb, BenchOptions, Figure, Goal, Report, Size};
 
 const HEADER: &str = "external_id,name,email,title,department,level,manager_external_id,location,hired_on\n";
@@ -42,57 +43,21 @@ fn generate(path: &Path, rows: usize) -> anyhow::Result<u64> {
     Ok(std::fs::metadata(path)?.len())
 }
 
-/// The peak resident size of a process so far, in bytes (0 once it is gone).
-fn peak_rss(pid: u32) -> u64 {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return 0 };
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kib| kib * 1024)
-}
-
 /// Runs `tandem import people` on `file`; returns the time it took and its
 /// peak RSS.
 async fn import(opts: &BenchOptions, db: &BenchDb, file: &Path) -> anyhow::Result<(Duration, u64, String)> {
-    let started = Instant::now();
-    let mut child = Command::new(&opts.server_exe)
+    let mut command = Command::new(&opts.server_exe);
+    command
         .args(["import", "people", "--quiet", "--effective", "2026-01-01", "--file"])
         .arg(file)
         .env("DATABASE_URL", db.url())
         .env("TANDEM_SERVER_SECRET", "bench server secret, thirty-two bytes or more")
         .env("TANDEM_MASTER_KEY", tandem_store::Vault::installed().master().to_base64())
-        .env("RUST_LOG", "warn")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting tandem import")?;
-    let pid = child.id().context("the import has no pid")?;
-    let mut stdout = child.stdout.take().context("no stdout")?;
-    let reading = tokio::spawn(async move {
-        use tokio::io::AsyncReadExt as _;
-        let mut s = String::new();
-        stdout.read_to_string(&mut s).await.map(|_| s)
-    });
-    let mut peak = 0u64;
-    let status = loop {
-        peak = peak.max(peak_rss(pid));
-        if let Some(s) = child.try_wait()? {
-            break s;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let took = started.elapsed();
-    let out = reading.await??;
-    if !status.success() {
-        let mut stderr = String::new();
-        if let Some(mut e) = child.stderr.take() {
-            use tokio::io::AsyncReadExt as _;
-            e.read_to_string(&mut stderr).await?;
-        }
-        bail!("tandem import failed: {out}\n{stderr}");
+        .env("RUST_LOG", "warn");
+    let run = run_measured(command, "tandem import").await?;
+    let (took, peak, out) = (run.took, run.peak_rss, run.stdout);
+    if !run.status.success() {
+        bail!("tandem import failed: {out}\n{}", run.stderr);
     }
     Ok((took, peak, out.lines().last().unwrap_or_default().to_owned()))
 }

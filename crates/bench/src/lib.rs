@@ -35,6 +35,7 @@
 
 pub mod api;
 pub mod append;
+mod child;
 pub mod db;
 pub mod export;
 pub mod history;

@@ -247,7 +247,7 @@ impl<W: Write + Send> EventExport<W> {
     /// Exports one page; `false` once everything is written.
     pub async fn step(&mut self) -> Result<bool> {
         let Some(page) = self.pager.next().await? else { return Ok(false) };
-        let rows = page.iter().map(|e| row(e, &self.pager.query.pseudonyms)).collect::<Result<Vec<_>>>()?;
+        let rows = page.into_iter().map(|e| row(e, &self.pager.query.pseudonyms)).collect::<Result<Vec<_>>>()?;
         self.writer.write(&rows)?;
         self.writer.flush()?;
         Ok(!self.pager.done)
@@ -321,10 +321,11 @@ impl<W: Write + Send> SplitExport<W> {
 
     /// Exports one page; `false` once everything is written.
     pub async fn step(&mut self) -> Result<bool> {
-        let Some(page) = self.pager.next().await? else { return Ok(false) };
+        let Some(mut page) = self.pager.next().await? else { return Ok(false) };
         let mut by_type: BTreeMap<&str, Vec<Vec<Value>>> = BTreeMap::new();
-        for e in &page {
-            by_type.entry(e.event_type.as_str()).or_default().push(typed_row(e, &self.pager.query.pseudonyms)?);
+        for e in &mut page {
+            let row = typed_row(e, &self.pager.query.pseudonyms)?;
+            by_type.entry(e.event_type.as_str()).or_default().push(row);
         }
         for (event_type, rows) in by_type {
             let writer = match self.writers.entry(event_type.to_owned()) {
@@ -358,7 +359,7 @@ impl<W: Write + Send> SplitExport<W> {
 }
 
 /// One event as a row of its event type's table ([`typed::table_columns`]).
-pub fn typed_row(e: &RecordedEvent, ids: &Pseudonymizer) -> Result<Vec<Value>> {
+pub fn typed_row(e: &mut RecordedEvent, ids: &Pseudonymizer) -> Result<Vec<Value>> {
     let payload = payload(e, ids)?;
     let mut cells = envelope(e, ids);
     cells.extend(typed::payload_cells(&e.event_type, &payload)?);
@@ -366,21 +367,22 @@ pub fn typed_row(e: &RecordedEvent, ids: &Pseudonymizer) -> Result<Vec<Value>> {
 }
 
 /// One event as a row of [`EVENT_COLUMNS`].
-pub fn row(e: &RecordedEvent, ids: &Pseudonymizer) -> Result<Vec<Value>> {
-    let payload = payload(e, ids)?;
-    let mut cells = envelope(e, ids);
+pub fn row(mut e: RecordedEvent, ids: &Pseudonymizer) -> Result<Vec<Value>> {
+    let payload = payload(&mut e, ids)?;
+    let mut cells = envelope(&e, ids);
     cells.push(Value::Json(payload));
     Ok(cells)
 }
 
-/// The analyst payload of a stored event.
-fn payload(e: &RecordedEvent, ids: &Pseudonymizer) -> Result<serde_json::Value> {
-    let event =
-        DomainEvent::decode(&e.event_type, e.schema_version, e.data.clone()).map_err(|err| ExportError::Decode {
-            cursor: e.cursor().to_string(),
-            event_type: e.event_type.clone(),
-            reason: err.to_string(),
-        })?;
+/// The analyst payload of a stored event; takes the event's data (which
+/// is read once, here).
+fn payload(e: &mut RecordedEvent, ids: &Pseudonymizer) -> Result<serde_json::Value> {
+    let data = std::mem::take(&mut e.data);
+    let event = DomainEvent::decode(&e.event_type, e.schema_version, data).map_err(|err| ExportError::Decode {
+        cursor: e.cursor().to_string(),
+        event_type: e.event_type.clone(),
+        reason: err.to_string(),
+    })?;
     Ok(analyst_payload(&event, ids))
 }
 
