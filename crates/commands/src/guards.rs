@@ -79,10 +79,12 @@ pub(crate) async fn external_id_taken(
     external_id: &str,
     person: PersonId,
 ) -> Result<bool, CommandError> {
-    let row: Option<(Uuid,)> = sqlx::query_as("SELECT person_id FROM person_external_ids WHERE external_id = $1")
-        .bind(external_id)
-        .fetch_optional(conn)
-        .await?;
+    // As the unique index compares them: case-insensitively.
+    let row: Option<(Uuid,)> =
+        sqlx::query_as("SELECT person_id FROM person_external_ids WHERE lower(external_id) = lower($1)")
+            .bind(external_id)
+            .fetch_optional(conn)
+            .await?;
     Ok(row.is_some_and(|(p,)| p != person.as_uuid()))
 }
 

@@ -310,7 +310,8 @@ impl Unit {
 
     /// Whether another person holds `external_id`.
     pub async fn external_id_taken(&mut self, external_id: &str, person: PersonId) -> Result<bool, CommandError> {
-        self.touched.insert(Key::ExternalId(external_id.to_owned()));
+        // Keyed as the uniqueness is: case-insensitively.
+        self.touched.insert(Key::ExternalId(external_id.to_lowercase()));
         let external_id = external_id.to_owned();
         self.io
             .run(move |conn| Box::pin(async move { guards::external_id_taken(conn, &external_id, person).await }))

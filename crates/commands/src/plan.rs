@@ -78,9 +78,9 @@ impl Plan {
                 Guard::Release { program: None, members, .. } => {
                     keys.extend(members.iter().map(|m| Key::Memberships(*m)));
                 }
-                Guard::ExternalId { external_id, .. } => keys.push(Key::ExternalId(external_id.clone())),
+                Guard::ExternalId { external_id, .. } => keys.push(Key::ExternalId(external_id.to_lowercase())),
                 Guard::ReleaseExternalId { external_id, .. } => {
-                    keys.extend(external_id.iter().map(|e| Key::ExternalId(e.clone())));
+                    keys.extend(external_id.iter().map(|e| Key::ExternalId(e.to_lowercase())));
                 }
             }
         }

@@ -16,7 +16,6 @@
 
 use chrono::NaiveDate;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use tandem_commands::{Command, CommandError, CommandMeta, CommandService};
 use tandem_domain::person::{PersonChanges, PersonCommand, RegisterPerson, UpdatePerson};
 use tandem_domain::values::{Email, ExternalId, LeaveReason, Level, ShortText};
@@ -459,7 +458,10 @@ impl Syncer {
             // targets that person.
             retarget(&mut command, done.person_id);
             let material = format!("{salt}|{}|{i}", planned.key_base);
-            let key = format!("sync:{}", hex(&Sha256::digest(material.as_bytes())));
+            // The material holds the record's values: the key, kept with
+            // the events, is keyed by the server secret so that nobody can
+            // confirm a guessed value from it (even after an erasure).
+            let key = format!("sync:{}", self.commands.secret().mac_hex("people-sync", &[material.as_bytes()]));
             let mut meta = CommandMeta::new(self.actor.clone()).with_idempotency_key(key);
             meta.request_fingerprint = Some(material);
             let is_register = matches!(command, PersonCommand::Register(_));
@@ -497,14 +499,6 @@ fn retarget(command: &mut PersonCommand, id: PersonId) {
         | PersonCommand::Rejoin { person_id, .. }
         | PersonCommand::Erase { person_id } => *person_id = id,
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// The record field a domain field name stands for.

@@ -135,7 +135,11 @@ impl ScimState {
             return Ok(());
         }
         sqlx::query(
-            "INSERT INTO scim_external_ids (person_id, external_id) VALUES ($1, $2)
+            // Only for a person not erased: the claim row is held while the
+            // value is written, so an erasure (which deletes both) either
+            // waits for this write or is seen by it.
+            "INSERT INTO scim_external_ids (person_id, external_id)
+             SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM person_external_ids WHERE person_id = $1 FOR SHARE)
              ON CONFLICT (person_id) DO UPDATE
                 SET external_id = EXCLUDED.external_id, revision = scim_external_ids.revision + 1, updated_at = now()",
         )
