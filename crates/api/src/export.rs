@@ -40,7 +40,7 @@ use tandem_export::{EventExport, EventQuery, ExportError, Format, Pseudonymizer,
 use tandem_store::{Cursor, EventStore};
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::auth::Verifier;
+use crate::context::ApiContext;
 use crate::policy::{self, Access};
 
 /// Exports running at once, across all callers.
@@ -55,7 +55,7 @@ pub const RETRY_AFTER_SECONDS: u32 = 5;
 #[derive(Clone)]
 pub struct ExportState {
     store: EventStore,
-    verifier: Arc<Verifier>,
+    context: Arc<ApiContext>,
     pseudonyms: Option<Pseudonymizer>,
     running: Arc<Semaphore>,
 }
@@ -67,11 +67,13 @@ impl std::fmt::Debug for ExportState {
 }
 
 impl ExportState {
-    /// Exports of `store`, for callers `verifier` accepts, pseudonymised
-    /// with `salt` (without one, the endpoint refuses every export).
-    pub fn new(store: EventStore, verifier: Arc<Verifier>, salt: Option<&[u8]>) -> Result<Self, ExportError> {
+    /// Exports of `store`, for callers `context` accepts (with every check
+    /// GraphQL requests get: the token, the deny list, the rate limit),
+    /// pseudonymised with `salt` (without one, the endpoint refuses every
+    /// export).
+    pub fn new(store: EventStore, context: Arc<ApiContext>, salt: Option<&[u8]>) -> Result<Self, ExportError> {
         let pseudonyms = salt.map(Pseudonymizer::with_salt).transpose()?;
-        Ok(Self { store, verifier, pseudonyms, running: Arc::new(Semaphore::new(MAX_RUNNING)) })
+        Ok(Self { store, context, pseudonyms, running: Arc::new(Semaphore::new(MAX_RUNNING)) })
     }
 }
 
@@ -176,17 +178,12 @@ async fn events(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
-        let (scheme, token) = v.trim().split_once(' ')?;
-        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
-    });
-    let Some(token) = token else {
-        return error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "send `Authorization: Bearer <token>`", None);
-    };
-    let principal = match state.verifier.authenticate(&token).await {
-        Ok(p) => p,
-        Err(e) => {
-            let refusal = crate::context::auth_refusal(&e);
+    let principal = match state.context.authenticate(&headers).await {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "send `Authorization: Bearer <token>`", None);
+        }
+        Err(refusal) => {
             let mut response = error(refusal.http_status(), refusal.code, &refusal.message, None);
             response.headers_mut().extend(refusal.headers);
             return response;

@@ -537,13 +537,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(origins = %transport_config.cors, "cross-origin requests allowed");
     }
     let salt = args.export_salt.as_ref().map(|s| s.expose_secret().as_bytes().to_vec());
-    let exports = tandem_api::export::ExportState::new(state.store.clone(), verifier.clone(), salt.as_deref())
-        .context("TANDEM_EXPORT_SALT")?;
     let context = Arc::new(
         ApiContext::new(verifier, pool.clone())
             .with_rate_limit(args.rate_limit_per_minute)
             .with_revocations(Revocations::new(pool.clone())),
     );
+    let exports = tandem_api::export::ExportState::new(state.store.clone(), context.clone(), salt.as_deref())
+        .context("TANDEM_EXPORT_SALT")?;
     let scim = tandem_api::scim::router(
         context.clone(),
         tandem_hris::ScimState {

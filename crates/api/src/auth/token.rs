@@ -27,9 +27,11 @@ use serde_json::{Map, Value};
 use super::AuthError;
 use super::keys::algorithm_name;
 
-/// Longest accepted token, in bytes. Real tokens are well under 2 KiB; the
-/// cap bounds the work an unauthenticated caller can cause.
-pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// Longest accepted token, in bytes. Most tokens are under 2 KiB, but an
+/// Entra ID token carries up to 200 group ids (over 10 KiB once encoded),
+/// and Okta's with a `groups` claim grow likewise; the cap bounds the work
+/// an unauthenticated caller can cause.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
 /// Header parameters that are refused whatever their value.
 /// `jku`/`x5u` would make us fetch a key from a URL the token chooses;

@@ -11,7 +11,7 @@
 //! Depth counts as async-graphql counts it: a field is one level more than
 //! the selection it is in; fragments add no level.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Selection, SelectionSet};
@@ -22,27 +22,38 @@ use std::sync::Arc;
 /// standard introspection query needs 13.
 pub const INTROSPECTION_MAX_DEPTH: usize = 20;
 
+/// The fragments walked so far: their depths once known, and those being
+/// walked (a fragment that spreads itself is refused by validation; here
+/// it only must not loop). Each fragment is walked once, however often it
+/// is spread: a document of fragments that spread the next one twice would
+/// otherwise cost 2^n steps.
+#[derive(Default)]
+struct Fragments<'a> {
+    known: HashMap<&'a str, (usize, usize)>,
+    walking: HashSet<&'a str>,
+}
+
 /// How deep a selection set nests: `(data, all)`, where `data` leaves out
 /// the subtrees of `__schema` and `__type`.
-fn depth<'a>(doc: &'a ExecutableDocument, set: &'a SelectionSet, seen: &mut HashSet<&'a str>) -> (usize, usize) {
+fn depth<'a>(doc: &'a ExecutableDocument, set: &'a SelectionSet, fragments: &mut Fragments<'a>) -> (usize, usize) {
     let mut data = 0;
     let mut all = 0;
     for item in &set.items {
         let (d, a) = match &item.node {
             Selection::Field(f) => {
-                let (d, a) = depth(doc, &f.node.selection_set.node, seen);
+                let (d, a) = depth(doc, &f.node.selection_set.node, fragments);
                 let name = f.node.name.node.as_str();
                 if name == "__schema" || name == "__type" { (0, a + 1) } else { (d + 1, a + 1) }
             }
-            Selection::InlineFragment(f) => depth(doc, &f.node.selection_set.node, seen),
+            Selection::InlineFragment(f) => depth(doc, &f.node.selection_set.node, fragments),
             Selection::FragmentSpread(s) => {
                 let name = s.node.fragment_name.node.as_str();
-                // A fragment that spreads itself is refused by validation;
-                // here it only must not loop.
-                match doc.fragments.get(&s.node.fragment_name.node) {
-                    Some(fragment) if seen.insert(name) => {
-                        let r = depth(doc, &fragment.node.selection_set.node, seen);
-                        seen.remove(name);
+                match (fragments.known.get(name), doc.fragments.get(&s.node.fragment_name.node)) {
+                    (Some(known), _) => *known,
+                    (None, Some(fragment)) if fragments.walking.insert(name) => {
+                        let r = depth(doc, &fragment.node.selection_set.node, fragments);
+                        fragments.walking.remove(name);
+                        fragments.known.insert(name, r);
                         r
                     }
                     _ => (0, 0),
@@ -58,10 +69,10 @@ fn depth<'a>(doc: &'a ExecutableDocument, set: &'a SelectionSet, seen: &mut Hash
 /// The deepest nesting of any operation of `doc`: `(data, all)`.
 #[must_use]
 pub fn document_depth(doc: &ExecutableDocument) -> (usize, usize) {
-    let mut seen = HashSet::new();
+    let mut fragments = Fragments::default();
     operations(doc)
         .into_iter()
-        .map(|s| depth(doc, s, &mut seen))
+        .map(|s| depth(doc, s, &mut fragments))
         .fold((0, 0), |(d, a), (d2, a2)| (d.max(d2), a.max(a2)))
 }
 
@@ -170,6 +181,17 @@ mod tests {
         assert!(introspects(&doc("{ a { b } __type(name: \"T\") { name } }")));
         assert!(!introspects(&doc("{ __typename a { b } }")));
         assert!(introspects(&doc("query { ...F } fragment F on Query { __schema { description } }")));
+    }
+
+    #[test]
+    fn fragments_spread_many_times_are_walked_once() {
+        // Each fragment spreads the next twice: 2^40 paths, 41 fragments.
+        let mut q = String::from("query { ...F0 }");
+        for i in 0..40 {
+            q.push_str(&format!(" fragment F{i} on Query {{ a {{ ...F{n} ...F{n} }} }}", n = i + 1));
+        }
+        q.push_str(" fragment F40 on Query { b }");
+        assert_eq!(depths(&q), (41, 41));
     }
 
     #[test]
